@@ -4,8 +4,8 @@ Every file starts with ``spec: "1"``. The loader keeps the line of every key so 
 error can name the file, the line and the key, as pyvisa-sim does for its device files:
 
     >>> spec = load_spec("modem.yaml", kind="profile")         # doctest: +SKIP
-    >>> regs = spec.root.map("registers")
-    >>> regs.int("S7", default=50, low=1, high=255)
+    >>> regs = spec.root.mapping("registers")
+    >>> regs.integer("S7", default=50, low=1, high=255)
     SpecError: modem.yaml:12: key 'registers.S7': must be between 1 and 255, not 300
 
 A `SpecMap` is a read-only view of one YAML mapping. Its typed getters check the value
@@ -53,7 +53,7 @@ def _build(node: yaml.Node, path: str) -> _Located:
     if isinstance(node, yaml.SequenceNode):
         return _Located([_build(item, path) for item in node.value], line)
     assert isinstance(node, yaml.ScalarNode)
-    value = yaml.SafeLoader(" ").construct_object(node)  # type: ignore[no-untyped-call]
+    value = yaml.SafeLoader(" ").construct_object(node)
     return _Located(value, line)
 
 
@@ -104,7 +104,7 @@ class SpecMap:
         got = self._get(key, default)
         return _plain(got) if isinstance(got, _Located) else got
 
-    def str(self, key: str, default: Any = _MISSING) -> Any:
+    def text(self, key: str, default: Any = _MISSING) -> Any:
         got = self._get(key, default)
         if not isinstance(got, _Located):
             return got
@@ -112,7 +112,7 @@ class SpecMap:
             raise self.error(key, f"must be text, not {_describe(got.value)}")
         return str(got.value)
 
-    def int(
+    def integer(
         self, key: str, default: Any = _MISSING, *, low: int | None = None, high: int | None = None
     ) -> Any:
         got = self._get(key, default)
@@ -125,7 +125,7 @@ class SpecMap:
             raise self.error(key, f"must be between {low} and {high}, not {value}")
         return value
 
-    def float(self, key: str, default: Any = _MISSING, *, low: float | None = None) -> Any:
+    def number(self, key: str, default: Any = _MISSING, *, low: float | None = None) -> Any:
         got = self._get(key, default)
         if not isinstance(got, _Located):
             return got
@@ -136,7 +136,7 @@ class SpecMap:
             raise self.error(key, f"must be at least {low}, not {value}")
         return float(value)
 
-    def bool(self, key: str, default: Any = _MISSING) -> Any:
+    def flag(self, key: str, default: Any = _MISSING) -> Any:
         got = self._get(key, default)
         if not isinstance(got, _Located):
             return got
@@ -145,12 +145,12 @@ class SpecMap:
         return got.value
 
     def choice(self, key: str, choices: tuple[str, ...], default: Any = _MISSING) -> Any:
-        value = self.str(key, default)
+        value = self.text(key, default)
         if value is not default and value not in choices:
             raise self.error(key, f"must be one of {', '.join(choices)}, not {value!r}")
         return value
 
-    def map(self, key: str, default: Any = _MISSING) -> Any:
+    def mapping(self, key: str, default: Any = _MISSING) -> Any:
         """The mapping under `key` as a SpecMap (an empty one when absent and default={})."""
         got = self._get(key, default)
         if not isinstance(got, _Located):
@@ -161,14 +161,16 @@ class SpecMap:
             raise self.error(key, f"must be a mapping, not {_describe(got.value)}")
         return SpecMap(self.path, self._key(key), got.line, got.value)
 
-    def list(self, key: str, default: Any = _MISSING) -> Any:
+    def items(self, key: str, default: Any = _MISSING) -> Any:
         """The list under `key` as a list of SpecItem (each knows its line)."""
         got = self._get(key, default)
         if not isinstance(got, _Located):
             return got
         if not isinstance(got.value, list):
             raise self.error(key, f"must be a list, not {_describe(got.value)}")
-        return [SpecItem(self.path, f"{self._key(key)}[{i}]", item) for i, item in enumerate(got.value)]
+        return [
+            SpecItem(self.path, f"{self._key(key)}[{i}]", item) for i, item in enumerate(got.value)
+        ]
 
     def reject_unknown(self, allowed: set[str] | None = None) -> None:
         """Raise for the first key that is neither in `allowed` nor read by a getter."""
@@ -239,7 +241,7 @@ def parse_spec(text: str, path: str, *, kind: str) -> Spec:
     except yaml.YAMLError as exc:
         raise SpecError(path, None, None, f"not valid YAML: {exc}") from None
     if node is None:
-        raise SpecError(path, 1, None, f"empty file; a {kind} starts with spec: \"1\"")
+        raise SpecError(path, 1, None, f'empty file; a {kind} starts with spec: "1"')
     tree = _build(node, path)
     if not isinstance(tree.value, dict):
         raise SpecError(path, tree.line, None, f"a {kind} file must be a mapping")
@@ -247,13 +249,15 @@ def parse_spec(text: str, path: str, *, kind: str) -> Spec:
     keys = root.keys()
     if not keys or keys[0] != "spec":
         raise SpecError(path, root.line, "spec", f'the first key of a {kind} must be spec: "1"')
-    version = root.str("spec")
+    version = root.text("spec")
     major = version.split(".", 1)[0]
     if not major.isdigit():
         raise root.error("spec", f"not a version: {version!r}")
     if int(major) > SUPPORTED_MAJOR:
         raise root.error(
-            "spec", f"version {version} is newer than this linelab reads ({SUPPORTED_MAJOR}.x); upgrade linelab"
+            "spec",
+            f"version {version} is newer than this linelab reads "
+            f"({SUPPORTED_MAJOR}.x); upgrade linelab",
         )
     return Spec(path, version, root)
 

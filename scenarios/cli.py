@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="linelab",
         description="Test telephony software without telephony hardware.",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging on stderr"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for package_name in COMMAND_PACKAGES:
         package = importlib.import_module(package_name)
