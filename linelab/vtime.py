@@ -1,0 +1,381 @@
+"""Time sources shared by the TAPI stack, the emulator host and scenario runs.
+
+How virtual time works
+======================
+
+The rule (docs/ARCHITECTURE.md, "Time"): **virtual time advances only while every actor
+is waiting in a linelab wait**. There are two kinds of actor:
+
+- event loops made by `VirtualTime.new_event_loop()`. A loop is "waiting" when it has
+  nothing runnable: no ready callbacks, and no I/O ready on any of its file descriptors
+  after a short real-time grace period (`grace`, 2 ms by default). The grace matters
+  because a Linux pty hands written bytes to the other end through deferred kernel
+  work, so "nothing is readable" can be briefly true while data is in flight;
+- threads that call `VirtualTime.wait()` (a TAPI app blocked in lineGetMessage, a
+  scenario step, a test). The thread that made the `VirtualTime`, and every thread
+  that has ever called `wait()` or `register_actor()`, is an actor for as long as it
+  lives. While such a thread is outside `wait()` it is busy, and time stands still:
+  a test that is thinking between OFFERING and lineAnswer holds the clock.
+
+When every actor waits, the clock jumps straight to the earliest deadline: the next
+timer of any loop, or the time-out of any waiting thread. Waiting threads whose
+time-out has come are woken; loops recompute their timers and run them.
+
+Waking a thread early is the job of whoever changes the state it waits on, and it must
+go through `notify_all(cond)` (holding `cond`), not `cond.notify_all()`: the time source
+then knows that the thread is about to run, and will not jump the clock over it in the
+instant before it is scheduled.
+
+`RealTime` has the same interface on the monotonic clock, optionally scaled (a scale of
+10 makes every time-out ten times shorter in wall time), so that code written against a
+`TimeSource` runs unchanged in production, in `linelab modem --time-scale`, and in
+virtual-time tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import selectors
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class TimeSource(Protocol):
+    """The clock and the blocking waits of a stack, a host or a scenario run."""
+
+    def now(self) -> float:
+        """Seconds on this source's clock (only differences are meaningful)."""
+
+    def wait(
+        self, cond: threading.Condition, predicate: Callable[[], bool], timeout: float | None
+    ) -> bool:
+        """Like ``cond.wait_for(predicate, timeout)``, called with `cond` held; the time-out
+        is in this source's seconds. Returns the predicate's last value."""
+
+    def notify_all(self, cond: threading.Condition) -> None:
+        """Wake every thread waiting on `cond` (call with `cond` held)."""
+
+    def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass on this clock (an actor waiting for nothing)."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        """A new event loop whose ``time()`` is this source's clock."""
+
+
+# --------------------------------------------------------------------------------------
+# Real (optionally scaled) time
+# --------------------------------------------------------------------------------------
+
+
+class RealTime:
+    """The monotonic clock, run `scale` times faster than the wall clock."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        if scale <= 0:
+            raise ValueError(f"time scale must be positive, not {scale}")
+        self.scale = scale
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return (time.monotonic() - self._origin) * self.scale
+
+    def wait(
+        self, cond: threading.Condition, predicate: Callable[[], bool], timeout: float | None
+    ) -> bool:
+        return cond.wait_for(
+            predicate, None if timeout is None else max(0.0, timeout) / self.scale
+        )
+
+    def notify_all(self, cond: threading.Condition) -> None:
+        cond.notify_all()
+
+    def sleep(self, seconds: float) -> None:
+        # A real-time sleep is what an actor asked for here: this *is* the injected clock.
+        threading.Event().wait(max(0.0, seconds) / self.scale)
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        if self.scale == 1.0:
+            return asyncio.new_event_loop()
+        return _TimedLoop(_ScaledSelector(self.scale), self.now)
+
+    def __repr__(self) -> str:
+        return f"RealTime(scale={self.scale!r})"
+
+
+class _ScaledSelector(selectors.DefaultSelector):
+    """Waits `timeout / scale` real seconds, so that a loop's scaled timers fire on time."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self._scale = scale
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout > 0:
+            timeout /= self._scale
+        return super().select(timeout)
+
+
+class _TimedLoop(asyncio.SelectorEventLoop):
+    """A selector event loop whose `time()` comes from a given clock function."""
+
+    def __init__(self, selector: selectors.BaseSelector, clock: Callable[[], float]) -> None:
+        self._linelab_clock = clock
+        super().__init__(selector)
+
+    def time(self) -> float:
+        return self._linelab_clock()
+
+
+# --------------------------------------------------------------------------------------
+# Virtual time
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Waiter:
+    deadline: float | None
+    cond: threading.Condition
+    woken: bool = False
+
+
+class VirtualTime:
+    """A clock that jumps to the next deadline once every actor waits (see module doc).
+
+    `grace` is the real time a loop listens for in-flight I/O before it counts as idle.
+    """
+
+    def __init__(self, start: float = 0.0, *, grace: float = 0.002) -> None:
+        self._now = start
+        self.grace = grace
+        self._lock = threading.Lock()
+        self._actors: dict[int, threading.Thread] = {}
+        self._waiters: dict[int, _Waiter] = {}
+        # loop selector -> its next timer (virtual) while idle, or _BUSY
+        self._loops: weakref.WeakKeyDictionary[_VirtualSelector, Any] = weakref.WeakKeyDictionary()
+        self.jumps = 0
+        self.register_actor()
+
+    # -- the clock ---------------------------------------------------------------------
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by hand (for single-threaded tests); wakes time-outs."""
+        if seconds < 0:
+            raise ValueError(f"cannot move time backwards by {seconds}")
+        with self._lock:
+            self._now += seconds
+            due = self._due_locked()
+        self._wake(due)
+        self._kick_loops()
+
+    # -- actors --------------------------------------------------------------------------
+    def register_actor(self, thread: threading.Thread | None = None) -> None:
+        """Count `thread` (default: the calling thread) as an actor while it lives."""
+        thread = thread or threading.current_thread()
+        if thread.ident is None:
+            raise ValueError(f"{thread.name} has not started; register it from inside")
+        with self._lock:
+            self._actors[thread.ident] = thread
+
+    def unregister_actor(self, thread: threading.Thread | None = None) -> None:
+        """Stop counting `thread` (default: the calling thread) as an actor."""
+        thread = thread or threading.current_thread()
+        with self._lock:
+            self._actors.pop(thread.ident or 0, None)
+        self._kick_loops()
+
+    def wait(
+        self, cond: threading.Condition, predicate: Callable[[], bool], timeout: float | None
+    ) -> bool:
+        result = predicate()
+        if result or (timeout is not None and timeout <= 0):
+            return result
+        me = threading.get_ident()
+        with self._lock:
+            deadline = None if timeout is None else self._now + timeout
+            self._actors.setdefault(me, threading.current_thread())
+            waiter = _Waiter(deadline, cond)
+            self._waiters[me] = waiter
+        try:
+            while True:
+                self._after_wait_registered()
+                result = predicate()
+                if result:
+                    return True
+                with self._lock:
+                    if deadline is not None and self._now >= deadline:
+                        return False
+                    waiter.woken = False
+                # The real-time bound only guards against a lost wake-up; correctness
+                # comes from notify_all() and from the clock jumps.
+                cond.wait(0.5)
+        finally:
+            with self._lock:
+                self._waiters.pop(me, None)
+
+    def notify_all(self, cond: threading.Condition) -> None:
+        with self._lock:
+            for waiter in self._waiters.values():
+                if waiter.cond is cond:
+                    waiter.woken = True
+        cond.notify_all()
+
+    def sleep(self, seconds: float) -> None:
+        cond = threading.Condition()
+        with cond:
+            self.wait(cond, lambda: False, seconds)
+
+    # -- loops ---------------------------------------------------------------------------
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        selector = _VirtualSelector(self)
+        with self._lock:
+            self._loops[selector] = _BUSY
+        return _TimedLoop(selector, self.now)
+
+    # -- internals -----------------------------------------------------------------------
+    def _all_waiting_locked(self) -> bool:
+        for ident, thread in list(self._actors.items()):
+            if not thread.is_alive():
+                del self._actors[ident]
+                continue
+            waiter = self._waiters.get(ident)
+            if waiter is None or waiter.woken:
+                return False
+        return all(state is not _BUSY for state in self._loops.values())
+
+    def _due_locked(self) -> list[threading.Condition]:
+        due = []
+        for waiter in self._waiters.values():
+            if waiter.deadline is not None and waiter.deadline <= self._now and not waiter.woken:
+                waiter.woken = True
+                due.append(waiter.cond)
+        return due
+
+    def _try_jump(self) -> bool:
+        """If every actor waits, jump to the earliest deadline and wake who is due."""
+        with self._lock:
+            if not self._all_waiting_locked():
+                return False
+            deadlines = [w.deadline for w in self._waiters.values() if w.deadline is not None]
+            deadlines += [d for d in self._loops.values() if d is not None and d is not _IDLE]
+            if not deadlines:
+                return False
+            target = min(deadlines)
+            if target > self._now:
+                self._now = target
+            self.jumps += 1
+            due = self._due_locked()
+            for selector in self._loops:
+                self._loops[selector] = _BUSY
+        self._wake(due)
+        self._kick_loops()
+        return True
+
+    def _after_wait_registered(self) -> None:
+        # A thread has started (or resumed) waiting: the loops may now be able to jump,
+        # and with no loop at all the waiting thread itself moves the clock.
+        with self._lock:
+            has_loops = bool(self._loops)
+        if has_loops:
+            self._kick_loops()
+        else:
+            self._try_jump()
+
+    @staticmethod
+    def _wake(conds: list[threading.Condition]) -> None:
+        for cond in conds:
+            with cond:
+                cond.notify_all()
+
+    def _kick_loops(self) -> None:
+        with self._lock:
+            selectors_ = [s for s, state in self._loops.items() if state is not _BUSY]
+        for selector in selectors_:
+            selector.kick()
+
+    def __repr__(self) -> str:
+        return f"VirtualTime(now={self._now!r})"
+
+
+class _Sentinel:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_BUSY = _Sentinel("BUSY")  # the loop is running callbacks
+_IDLE = _Sentinel("IDLE")  # the loop is idle with no timer
+
+
+class _VirtualSelector(selectors.DefaultSelector):
+    """The selector of a virtual-time loop: polls I/O, then lets the clock jump."""
+
+    def __init__(self, vt: VirtualTime) -> None:
+        super().__init__()
+        self._vt = vt
+        self._kick_r, self._kick_w = _pipe()
+        super().register(self._kick_r, selectors.EVENT_READ)
+
+    def kick(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._kick_w, b"\0")
+
+    def _drain_kicks(self) -> None:
+        try:
+            while os.read(self._kick_r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _real_select(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = []
+        for key, events in super().select(timeout):
+            if key.fd == self._kick_r:
+                self._drain_kicks()
+            else:
+                ready.append((key, events))
+        return ready
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        vt = self._vt
+        ready = self._real_select(0)
+        if ready or timeout == 0:
+            return ready
+        ready = self._real_select(vt.grace)
+        if ready:
+            return ready
+        with vt._lock:
+            vt._loops[self] = _IDLE if timeout is None else vt._now + timeout
+        try:
+            if vt._try_jump():
+                return []
+            # Not allowed to move time: wait for I/O, or for a kick when an actor
+            # starts waiting or another loop jumps the clock.
+            return self._real_select(None)
+        finally:
+            with vt._lock:
+                vt._loops[self] = _BUSY
+
+    def close(self) -> None:
+        with self._vt._lock:
+            self._vt._loops.pop(self, None)
+        super().close()
+        for fd in (self._kick_r, self._kick_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _pipe() -> tuple[int, int]:
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    return r, w

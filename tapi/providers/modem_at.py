@@ -1,0 +1,1006 @@
+"""The AT dialogue of a Unimodem-like modem service provider, without I/O (tapi.md 8).
+
+How it works
+------------
+`ModemDialogue` is a sans-I/O state machine in the h11 mould. Its driver (the modem
+provider glue) does all I/O and feeds it:
+
+- bytes read from the modem: ``receive_data(data)``;
+- requests: ``initialize()``, ``dial(...)``, ``answer()``, ``hang_up(...)``;
+- line-signal news: ``carrier_lost()`` (DCD dropped, where the port has DCD);
+- time: it reads the injected `Clock`; the driver calls ``tick()`` at
+  ``next_deadline()``.
+
+and collects from it (handling ``events()`` before writing ``data_to_send()``, so
+that a DTR change reaches the port before the bytes that follow it):
+
+- bytes to write to the modem: ``data_to_send()``;
+- events (the dataclasses below): ``next_event()`` / ``events()``. Besides call
+  progress, these include ``SetDTR`` (the driver raises or lowers DTR; on a pty it
+  sets the output speed to B0 and back) and ``Data`` (data-phase bytes for the
+  application's relayed port).
+
+Command mode is parsed line by line (CR and/or LF end a line). After a data-call
+``CONNECT`` the modem is in data mode: bytes pass through as ``Data`` events, but the
+dialogue still watches for ``<CR><LF>NO CARRIER<CR>`` so that a remote hang-up is never
+lost (tapi.md 2.21). Bytes that might be the start of that pattern are held back for
+at most ``HOLDBACK`` seconds.
+
+Every request is accepted only in the states where it makes sense; anything else is
+a bug in the driver and raises `ModemStateError`. A modem that says something odd
+never raises: unexpected lines come out as ``Unexpected`` events.
+
+Which TAPI message each event becomes is the driver's business; the mapping of
+tapi.md 8.4 is given by `disconnect_mode` and by the event docstrings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from linelab.clock import Clock
+from tapi.constants import (
+    LINECALLPARTYID_ADDRESS,
+    LINECALLPARTYID_BLOCKED,
+    LINECALLPARTYID_NAME,
+    LINECALLPARTYID_OUTOFAREA,
+    LINECALLPARTYID_UNKNOWN,
+    LINEDISCONNECTMODE_BLOCKED,
+    LINEDISCONNECTMODE_BUSY,
+    LINEDISCONNECTMODE_NOANSWER,
+    LINEDISCONNECTMODE_NODIALTONE,
+    LINEDISCONNECTMODE_NORMAL,
+    LINEDISCONNECTMODE_TEMPFAILURE,
+    LINEDISCONNECTMODE_UNAVAIL,
+)
+
+__all__ = [
+    "RESPONSE_STATE",
+    "CallerID",
+    "Connected",
+    "Data",
+    "DialComplete",
+    "DialTone",
+    "Dialing",
+    "Disconnected",
+    "Event",
+    "HangupFailed",
+    "HungUp",
+    "InitDone",
+    "InitFailed",
+    "ModemDialogue",
+    "ModemSettings",
+    "ModemStateError",
+    "Response",
+    "Result",
+    "Ring",
+    "RingsStopped",
+    "SetDTR",
+    "Unexpected",
+    "classify",
+    "disconnect_mode",
+    "parse_caller_id",
+]
+
+# Data held back because it might be the start of "\r\nNO CARRIER\r" is released
+# after this many seconds without more input.
+HOLDBACK = 0.1
+# After raising DTR again, wait this long before the ATH that confirms the hang-up,
+# so that the modem sees DTR on before the command.
+DTR_SETTLE = 0.1
+# A caller-ID block is complete when no tag line came for this long.
+CALLER_ID_QUIET = 0.5
+NO_CARRIER_PATTERN = b"\r\nNO CARRIER\r"
+_MAX_LINE = 256
+
+
+# --- Response classification (tapi.md 8.2) ---
+
+
+class Result(StrEnum):
+    """What one line from the modem is."""
+
+    OK = "OK"
+    CONNECT = "CONNECT"
+    RING = "RING"
+    NO_CARRIER = "NO CARRIER"
+    ERROR = "ERROR"
+    NO_DIALTONE = "NO DIALTONE"
+    BUSY = "BUSY"
+    NO_ANSWER = "NO ANSWER"
+    BLACKLISTED = "BLACKLISTED"
+    DELAYED = "DELAYED"
+    PROGRESS = "PROGRESS"  # negotiation progress: CARRIER, PROTOCOL:, COMPRESSION:, RINGING
+    CALLER_ID = "CALLER ID"  # a DATE/TIME/NMBR/NAME/MESG/DDN_NMBR item
+    ECHO = "ECHO"  # our own command, echoed (before E0 takes effect)
+    OTHER = "OTHER"
+
+
+#: MSS.bResponseState of each result (Responses key, tapi.md 8.2).
+RESPONSE_STATE: dict[Result, int] = {
+    Result.OK: 0x00,
+    Result.PROGRESS: 0x01,
+    Result.CONNECT: 0x02,
+    Result.ERROR: 0x03,
+    Result.NO_CARRIER: 0x04,
+    Result.NO_DIALTONE: 0x05,
+    Result.BUSY: 0x06,
+    Result.NO_ANSWER: 0x07,
+    Result.RING: 0x08,
+    Result.BLACKLISTED: 0x1C,
+    Result.DELAYED: 0x1D,
+}
+
+_FINAL_FAILURES = (
+    Result.NO_CARRIER,
+    Result.ERROR,
+    Result.NO_DIALTONE,
+    Result.BUSY,
+    Result.NO_ANSWER,
+    Result.BLACKLISTED,
+    Result.DELAYED,
+)
+
+_WORDS = {
+    "OK": Result.OK,
+    "RING": Result.RING,
+    "NO CARRIER": Result.NO_CARRIER,
+    "ERROR": Result.ERROR,
+    "NO DIALTONE": Result.NO_DIALTONE,
+    "NO DIAL TONE": Result.NO_DIALTONE,
+    "BUSY": Result.BUSY,
+    "NO ANSWER": Result.NO_ANSWER,
+    "BLACKLISTED": Result.BLACKLISTED,
+    "DELAYED": Result.DELAYED,
+    "RINGING": Result.PROGRESS,
+    "RINGBACK": Result.PROGRESS,
+}
+# Numeric (V0) codes common to every vendor table (modems.md d3); CONNECT codes map
+# to their rate.
+_NUMERIC: dict[str, tuple[Result, int | None]] = {
+    "0": (Result.OK, None),
+    "1": (Result.CONNECT, None),
+    "2": (Result.RING, None),
+    "3": (Result.NO_CARRIER, None),
+    "4": (Result.ERROR, None),
+    "5": (Result.CONNECT, 1200),
+    "6": (Result.NO_DIALTONE, None),
+    "7": (Result.BUSY, None),
+    "8": (Result.NO_ANSWER, None),
+    "10": (Result.CONNECT, 2400),
+    "11": (Result.CONNECT, 4800),
+    "12": (Result.CONNECT, 9600),
+}
+_CONNECT = re.compile(r"CONNECT(?:\s+(\d+))?\b.*", re.IGNORECASE)
+_CID = re.compile(r"(DATE|TIME|NMBR|NAME|MESG|DDN_NMBR)\s*=\s?(.*)", re.IGNORECASE)
+_PROGRESS = re.compile(r"(CARRIER|PROTOCOL|COMPRESSION)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Response:
+    """One classified line. `rate` is the CONNECT rate; `tag`/`value` a caller-ID item."""
+
+    kind: Result
+    text: str
+    rate: int | None = None
+    tag: str = ""
+    value: str = ""
+
+
+def classify(line: str, echo_of: str | None = None) -> Response:
+    """Classify one line the modem sent (without its CR/LF).
+
+    `echo_of` is the last command written; a line equal to it is its echo.
+    """
+    text = line.strip()
+    upper = text.upper()
+    if echo_of is not None and upper == echo_of.strip().upper():
+        return Response(Result.ECHO, text)
+    if upper in _WORDS:
+        return Response(_WORDS[upper], text)
+    if upper in _NUMERIC:
+        kind, rate = _NUMERIC[upper]
+        return Response(kind, text, rate=rate)
+    match = _CONNECT.fullmatch(text)
+    if match:
+        return Response(Result.CONNECT, text, rate=int(match[1]) if match[1] else None)
+    match = _CID.fullmatch(text)
+    if match:
+        return Response(Result.CALLER_ID, text, tag=match[1].upper(), value=match[2].strip())
+    if (upper.startswith("RING") and upper[4:5] in ("", " ")) or upper in ("RINGA", "RINGB"):
+        return Response(Result.RING, text)  # distinctive rings: "RING 1", "RINGA"
+    if _PROGRESS.match(text):
+        return Response(Result.PROGRESS, text)
+    return Response(Result.OTHER, text)
+
+
+Phase = Literal["dialing", "answering", "connected"]
+
+
+def disconnect_mode(result: Result | str, phase: Phase) -> int:
+    """The LINEDISCONNECTMODE_* for a call that ended with `result` (tapi.md 8.4).
+
+    `result` may also be "TIMEOUT" (no answer within the provider time-out) or "DCD"
+    (carrier lost). NO CARRIER before CONNECT is UNAVAIL; after CONNECT it is NORMAL.
+    """
+    if phase == "connected":
+        return LINEDISCONNECTMODE_NORMAL
+    try:
+        kind = Result(result)
+    except ValueError:
+        kind = Result.OTHER
+    return _FAILURE_MODES.get(kind, LINEDISCONNECTMODE_UNAVAIL)
+
+
+_FAILURE_MODES = {
+    Result.BUSY: LINEDISCONNECTMODE_BUSY,
+    Result.NO_ANSWER: LINEDISCONNECTMODE_NOANSWER,
+    Result.NO_DIALTONE: LINEDISCONNECTMODE_NODIALTONE,
+    Result.BLACKLISTED: LINEDISCONNECTMODE_BLOCKED,
+    Result.DELAYED: LINEDISCONNECTMODE_TEMPFAILURE,
+}
+
+
+# --- Events ---
+
+
+@dataclass(frozen=True)
+class InitDone:
+    """Every init command answered OK: the modem is idle and reports RING."""
+
+
+@dataclass(frozen=True)
+class InitFailed:
+    """An init command failed (`response` is the line, or "TIMEOUT"). A pending
+    lineMakeCall/lineAnswer completes with LINEERR_OPERATIONFAILED (tapi.md 8.3)."""
+
+    command: str
+    response: str
+
+
+@dataclass(frozen=True)
+class Ring:
+    """A RING. `ring_count` is 0 for the first ring of a call (LINE_LINEDEVSTATE
+    RINGING dwParam3); the first one also means a new call: LINE_NEWCALL + OFFERING."""
+
+    ring_count: int
+
+
+@dataclass(frozen=True)
+class CallerID:
+    """A caller-ID block, as LINECALLINFO wants it (see `call_info`).
+
+    ``flags`` is LINECALLPARTYID_ADDRESS and/or _NAME for what is present; when
+    neither is, BLOCKED ("P", private), OUTOFAREA ("O", unavailable) or UNKNOWN.
+    """
+
+    number: str = ""
+    name: str = ""
+    flags: int = LINECALLPARTYID_UNKNOWN
+    date: str = ""  # MMDD
+    time: str = ""  # HHMM
+    items: tuple[tuple[str, str], ...] = ()
+
+    def call_info(self) -> dict[str, Any]:
+        """LINECALLINFO field values, for ``LineEvents.call_info(..., **values)``."""
+        return {"dwCallerIDFlags": self.flags, "CallerID": self.number, "CallerIDName": self.name}
+
+
+@dataclass(frozen=True)
+class RingsStopped:
+    """No RING for `ring_timeout` while offering: the caller gave up (IDLE, tapi.md 8.4)."""
+
+
+@dataclass(frozen=True)
+class DialTone:
+    """``ATD;`` (no destination) answered OK: off-hook with dial tone (DIALTONE)."""
+
+
+@dataclass(frozen=True)
+class Dialing:
+    """The first dial command is written: complete lineMakeCall/lineDial with 0, DIALING."""
+
+    partial: bool
+
+
+@dataclass(frozen=True)
+class DialComplete:
+    """All digits are out. ``partial=False``: awaiting the result (PROCEEDING).
+    ``partial=True``: the modem acknowledged a ';' dial and waits off-hook for more."""
+
+    partial: bool
+
+
+@dataclass(frozen=True)
+class Connected:
+    """CONNECT [rate] (LINECONNECTEDMODE_ACTIVE; rate → LINECALLINFO.dwRate). A data
+    call is now in data mode. ``voice=True``: a voice dial (';') was acknowledged
+    and the modem stays in command mode."""
+
+    rate: int | None
+    text: str
+    voice: bool = False
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """The call ended without a local hang-up: DISCONNECTED(`mode`). `result` is the
+    modem's line, "TIMEOUT" or "DCD"; `phase` says how far the call had got (while
+    "answering", lineAnswer completes with LINEERR_OPERATIONFAILED)."""
+
+    mode: int
+    result: str
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class HungUp:
+    """A local hang-up finished (ATH → OK): IDLE, complete lineDrop with 0."""
+
+
+@dataclass(frozen=True)
+class HangupFailed:
+    """The modem did not confirm the hang-up; treat the device as failed."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class SetDTR:
+    """The driver must raise (True) or lower (False) DTR now."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class Data:
+    """Data-phase bytes from the remote end."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Unexpected:
+    """A line that means nothing in the current state (logged, otherwise ignored)."""
+
+    line: str
+    state: str
+
+
+Event = (
+    InitDone
+    | InitFailed
+    | Ring
+    | CallerID
+    | RingsStopped
+    | DialTone
+    | Dialing
+    | DialComplete
+    | Connected
+    | Disconnected
+    | HungUp
+    | HangupFailed
+    | SetDTR
+    | Data
+    | Unexpected
+)
+
+
+def parse_caller_id(items: list[tuple[str, str]]) -> CallerID:
+    """Turn formatted caller-ID items (``("NMBR", "5551234")`` …) into a `CallerID`."""
+    values = {tag.upper(): value for tag, value in items}
+    raw_number = values.get("NMBR", values.get("DDN_NMBR", ""))
+    raw_name = values.get("NAME", "")
+    number = "" if raw_number.upper() in ("P", "O") else raw_number
+    name = "" if raw_name.upper() in ("P", "O") else raw_name
+    flags = (LINECALLPARTYID_ADDRESS if number else 0) | (LINECALLPARTYID_NAME if name else 0)
+    if not flags:
+        reasons = {raw_number.upper(), raw_name.upper()}
+        if "P" in reasons:
+            flags = LINECALLPARTYID_BLOCKED
+        elif "O" in reasons:
+            flags = LINECALLPARTYID_OUTOFAREA
+        else:
+            flags = LINECALLPARTYID_UNKNOWN
+    return CallerID(
+        number=number,
+        name=name,
+        flags=flags,
+        date=values.get("DATE", ""),
+        time=values.get("TIME", ""),
+        items=tuple((tag.upper(), value) for tag, value in items),
+    )
+
+
+# --- Settings ---
+
+
+@dataclass(frozen=True)
+class ModemSettings:
+    """Per-line provider settings (tapi.md 8.1), with the time-outs of 8.4 in seconds."""
+
+    reset: str = "ATZ"  # Settings\Reset; "AT&F" also works; "" = no reset
+    init: tuple[str, ...] = ("ATE0V1&C1&D2",)  # Init\1..n, each must answer OK
+    s7: int | None = 60  # CallSetupFailTimer → "ATS7=<n>"; None leaves S7 alone
+    monitor: str = "ATS0=0"  # auto-answer off, so RING reaches us
+    caller_id: str = "AT+VCID=1"  # best effort: ERROR is ignored; "" = don't ask
+    user_init: str = ""  # extra init string from the line configuration
+    tone: bool = True  # T or P
+    blind: bool = False  # X3 (blind) or X4 (wait for dial tone, NO DIALTONE possible)
+    max_dial_chunk: int = 40  # longer numbers go out as ';'-terminated chunks
+    command_timeout: float = 3.0  # command → OK
+    dial_timeout: float = 65.0  # dial → result when s7 is None (else s7 + 5)
+    answer_timeout: float = 25.0  # ATA → CONNECT
+    ring_timeout: float = 8.0  # no RING for this long: the caller gave up
+    guard_time: float = 1.0  # silence before and after "+++"
+    dtr_drop_time: float = 0.5  # DTR low for a hang-up
+
+    def init_commands(self) -> list[tuple[str, bool]]:
+        """(command, must answer OK) in the order they are sent."""
+        cmds: list[tuple[str, bool]] = []
+        if self.reset:
+            cmds.append((self.reset, True))
+        cmds += [(c, True) for c in self.init]
+        if self.s7 is not None:
+            cmds.append((f"ATS7={self.s7}", True))
+        if self.monitor:
+            cmds.append((self.monitor, True))
+        if self.caller_id:
+            cmds.append((self.caller_id, False))
+        if self.user_init.strip():
+            text = self.user_init.strip()
+            cmds.append((text if text.upper().startswith("AT") else "AT" + text, True))
+        return cmds
+
+    def result_timeout(self) -> float:
+        """How long a dial may take to produce its result."""
+        return self.s7 + 5.0 if self.s7 is not None else self.dial_timeout
+
+
+class ModemStateError(RuntimeError):
+    """The driver asked for something the dialogue cannot do in its current state."""
+
+
+# --- The dialogue ---
+
+State = Literal[
+    "closed",
+    "initializing",
+    "idle",  # command mode, on-hook, listening
+    "ringing",  # RINGs coming, not answered
+    "answering",  # ATA sent
+    "dialtone_wait",  # ATD; sent, waiting for OK
+    "dialing_chunk",  # an intermediate ';' chunk sent, waiting for OK
+    "dialing",  # last chunk sent, waiting for CONNECT/BUSY/...
+    "offhook",  # command mode, off-hook (after ATD; or a partial dial)
+    "voice",  # voice call up, command mode
+    "connected",  # data mode
+    "disconnected",  # the call ended on its own; waiting for the driver's hang_up()
+    "hanging_up",
+]
+
+
+@dataclass
+class _Dial:
+    chunks: list[str]
+    partial: bool
+    voice: bool
+    started: bool = False
+
+
+@dataclass
+class _Timers:
+    due: dict[str, float] = field(default_factory=dict)
+
+    def next(self) -> float | None:
+        return min(self.due.values()) if self.due else None
+
+
+class ModemDialogue:
+    """The AT dialogue for one modem line (see the module docstring)."""
+
+    def __init__(self, settings: ModemSettings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.state: State = "closed"
+        self._out = bytearray()
+        self._events: deque[Event] = deque()
+        self._timers = _Timers()
+        self._line = bytearray()
+        self._after_cr = False
+        self._skip_lf = False  # the LF after a CONNECT<CR> that switched to data mode
+        self._held = b""  # data-mode bytes that may start NO_CARRIER_PATTERN
+        self._last_command: str | None = None
+        self._init_queue: list[tuple[str, bool]] = []
+        self._current: tuple[str, bool] | None = None
+        self._dial: _Dial | None = None
+        self._ring_count = 0
+        self._cid_items: list[tuple[str, str]] = []
+        self._maybe_busy = False  # the modem may still be dialling/answering
+        self._hang_step = ""
+        self._last_write = float("-inf")
+
+    # -- outputs ---------------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write to the modem now (and forget)."""
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def next_event(self) -> Event | None:
+        """The oldest unread event, or None."""
+        return self._events.popleft() if self._events else None
+
+    def events(self) -> list[Event]:
+        """Every unread event, oldest first."""
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When `tick()` must be called next (clock time), or None."""
+        return self._timers.next()
+
+    # -- inputs: time and signals ----------------------------------------------------
+
+    def tick(self) -> None:
+        """Fire every timer that is due."""
+        while True:
+            now = self.clock.now()
+            due = [(when, name) for name, when in self._timers.due.items() if when <= now]
+            if not due:
+                return
+            _, name = min(due)
+            del self._timers.due[name]
+            getattr(self, f"_expire_{name}")()
+
+    def note_dte_write(self) -> None:
+        """The driver wrote application data to the modem (for the +++ guard time)."""
+        self._last_write = self.clock.now()
+
+    def carrier_lost(self) -> None:
+        """DCD dropped (ports with DCD): a connected call has ended remotely."""
+        if self.state == "connected":
+            self._flush_held()
+            self._call_ended("DCD", "connected")
+
+    def close(self) -> None:
+        """The port is gone or closed: forget everything in progress."""
+        self.state = "closed"
+        self._timers.due.clear()
+        self._line.clear()
+        self._held = b""
+        self._dial = None
+        self._current = None
+        self._init_queue = []
+
+    # -- inputs: requests ------------------------------------------------------------
+
+    def initialize(self) -> None:
+        """Reset and configure the modem; ends with InitDone or InitFailed."""
+        self._require("initialize", "closed", "idle")
+        self.state = "initializing"
+        self._init_queue = self.settings.init_commands()
+        self._next_init()
+
+    def dial(self, number: str | None, *, partial: bool = False, voice: bool = False) -> None:
+        """Dial `number` (lineMakeCall from idle, lineDial from off-hook).
+
+        None or "" from idle goes off-hook for dial tone (``ATD;``). `partial` keeps
+        the modem off-hook in command mode for more digits (';'); `voice` dials with
+        ';' too and reports Connected(voice=True) on OK.
+        """
+        self._require("dial", "idle", "offhook")
+        s = self.settings
+        method = "T" if s.tone else "P"
+        first = "AT" + ("X3" if s.blind else "X4") + "D" if self.state == "idle" else "ATD"
+        if not number:
+            if self.state == "offhook":
+                raise ModemStateError("dial: no digits for a call that is already off-hook")
+            self.state = "dialtone_wait"
+            self._send(first + ";", s.command_timeout)
+            return
+        size = max(1, s.max_dial_chunk)
+        parts = [number[i : i + size] for i in range(0, len(number), size)]
+        chunks = [
+            (first if i == 0 else "ATD") + method + part + (";" if i < len(parts) - 1 else "")
+            for i, part in enumerate(parts)
+        ]
+        if partial or voice:
+            chunks[-1] += ";"
+        self._dial = _Dial(chunks, partial, voice)
+        self._next_chunk()
+
+    def answer(self) -> None:
+        """Answer a ringing call with ATA; ends with Connected or Disconnected."""
+        self._require("answer", "ringing", "idle")
+        self._flush_caller_id()
+        self._timers.due.pop("ring", None)
+        self.state = "answering"
+        self._maybe_busy = True
+        self._send("ATA", self.settings.answer_timeout)
+
+    def hang_up(self, *, dtr: bool = True) -> None:
+        """Hang up whatever is going on; ends with HungUp or HangupFailed.
+
+        In data mode DTR is dropped for ``dtr_drop_time`` (``dtr=False``: ``+++`` with
+        guard times instead), then ``ATH``. While the modem may still be dialling or
+        answering, a bare CR aborts it first.
+        """
+        if self.state in ("closed", "initializing", "hanging_up"):
+            raise ModemStateError(f"hang_up: not possible while {self.state}")
+        self._timers.due.clear()
+        self._dial = None
+        self._cid_items.clear()
+        if self.state == "idle":
+            self._events.append(HungUp())
+            return
+        was = self.state
+        self.state = "hanging_up"
+        if was == "connected":
+            self._flush_held()
+            if dtr:
+                self._hang_step = "dtr_low"
+                self._events.append(SetDTR(False))
+                self._timers.due["step"] = self.clock.now() + self.settings.dtr_drop_time
+            else:
+                self._start_escape()
+        elif was in ("answering", "dialing", "dialing_chunk", "dialtone_wait") or (
+            self._maybe_busy
+        ):
+            self._hang_step = "abort"
+            self._send("", self.settings.command_timeout)
+        else:
+            self._send_ath()
+
+    # -- inputs: bytes ---------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes read from the modem."""
+        if self.state == "connected":
+            self._receive_data_mode(data)
+            return
+        for i, byte in enumerate(data):
+            if byte in (0x0D, 0x0A):
+                if byte == 0x0A and self._after_cr:
+                    self._after_cr = False
+                    continue
+                self._after_cr = byte == 0x0D
+                text = self._line.decode("latin-1")
+                self._line.clear()
+                if text.strip():
+                    self._on_line(text)
+                if self._data_mode():
+                    self._skip_lf = self._after_cr
+                    self._after_cr = False
+                    self._receive_data_mode(data[i + 1 :])
+                    return
+            else:
+                self._after_cr = False
+                self._line.append(byte)
+                if len(self._line) >= _MAX_LINE:
+                    text = self._line.decode("latin-1")
+                    self._line.clear()
+                    self._on_line(text)
+
+    # -- data mode -------------------------------------------------------------------
+
+    def _data_mode(self) -> bool:
+        # A method, so that mypy does not narrow `state` across _on_line().
+        return self.state == "connected"
+
+    def _receive_data_mode(self, data: bytes) -> None:
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        buf = self._held + data
+        self._held = b""
+        self._timers.due.pop("holdback", None)
+        at = buf.find(NO_CARRIER_PATTERN)
+        if at >= 0:
+            if at:
+                self._events.append(Data(buf[:at]))
+            self.state = "disconnected"
+            self._call_ended(Result.NO_CARRIER.value, "connected")
+            self._line.clear()
+            self._after_cr = False
+            self.receive_data(buf[at + 2 :])
+            return
+        keep = 0
+        for n in range(min(len(NO_CARRIER_PATTERN) - 1, len(buf)), 0, -1):
+            if buf.endswith(NO_CARRIER_PATTERN[:n]):
+                keep = n
+                break
+        if len(buf) > keep:
+            self._events.append(Data(buf[: len(buf) - keep]))
+        if keep:
+            self._held = buf[len(buf) - keep :]
+            self._timers.due["holdback"] = self.clock.now() + HOLDBACK
+
+    def _flush_held(self) -> None:
+        if self._held:
+            self._events.append(Data(self._held))
+            self._held = b""
+        self._timers.due.pop("holdback", None)
+
+    def _expire_holdback(self) -> None:
+        self._flush_held()
+
+    # -- command mode ----------------------------------------------------------------
+
+    def _on_line(self, text: str) -> None:
+        resp = classify(text, self._last_command)
+        if resp.kind == Result.ECHO:
+            return
+        if resp.kind == Result.CALLER_ID and self.state in ("idle", "ringing"):
+            self._cid_items.append((resp.tag, resp.value))
+            self._timers.due["cid"] = self.clock.now() + CALLER_ID_QUIET
+            return
+        if self._cid_items:
+            self._flush_caller_id()
+        handler = getattr(self, f"_line_{self.state}")
+        handler(resp)
+
+    def _unexpected(self, resp: Response) -> None:
+        self._events.append(Unexpected(resp.text, self.state))
+
+    def _line_closed(self, resp: Response) -> None:
+        self._unexpected(resp)
+
+    def _line_initializing(self, resp: Response) -> None:
+        if self._current is None:
+            self._unexpected(resp)
+            return
+        command, required = self._current
+        if resp.kind == Result.OK or (resp.kind == Result.ERROR and not required):
+            self._timers.due.pop("command", None)
+            self._next_init()
+        elif resp.kind == Result.ERROR:
+            self._init_failed(command, resp.text)
+        else:
+            self._unexpected(resp)
+
+    def _line_idle(self, resp: Response) -> None:
+        if resp.kind == Result.RING:
+            self.state = "ringing"
+            self._ring_count = 0
+            self._line_ringing(resp)
+        else:
+            self._unexpected(resp)
+
+    def _line_ringing(self, resp: Response) -> None:
+        if resp.kind == Result.RING:
+            self._events.append(Ring(self._ring_count))
+            self._ring_count += 1
+            self._timers.due["ring"] = self.clock.now() + self.settings.ring_timeout
+        else:
+            self._unexpected(resp)
+
+    def _line_answering(self, resp: Response) -> None:
+        if resp.kind == Result.CONNECT:
+            self._connected(resp)
+        elif resp.kind in _FINAL_FAILURES:
+            self._maybe_busy = False
+            self._call_ended(resp.text, "answering", resp.kind)
+        elif resp.kind not in (Result.RING, Result.PROGRESS):
+            self._unexpected(resp)
+
+    def _line_dialtone_wait(self, resp: Response) -> None:
+        if resp.kind == Result.OK:
+            self._timers.due.pop("command", None)
+            self.state = "offhook"
+            self._events.append(DialTone())
+        elif resp.kind in _FINAL_FAILURES:
+            self._call_ended(resp.text, "dialing", resp.kind)
+        else:
+            self._unexpected(resp)
+
+    def _line_dialing_chunk(self, resp: Response) -> None:
+        if resp.kind == Result.OK:
+            self._dial_acknowledged(resp)
+        elif resp.kind in _FINAL_FAILURES:
+            self._call_ended(resp.text, "dialing", resp.kind)
+        else:
+            self._unexpected(resp)
+
+    def _line_dialing(self, resp: Response) -> None:
+        if resp.kind == Result.CONNECT:
+            self._connected(resp)
+        elif resp.kind in _FINAL_FAILURES:
+            self._maybe_busy = False
+            self._call_ended(resp.text, "dialing", resp.kind)
+        elif resp.kind not in (Result.PROGRESS, Result.RING):
+            self._unexpected(resp)
+
+    def _line_offhook(self, resp: Response) -> None:
+        self._unexpected(resp)
+
+    def _line_voice(self, resp: Response) -> None:
+        if resp.kind == Result.NO_CARRIER:
+            self._call_ended(resp.text, "connected")
+        else:
+            self._unexpected(resp)
+
+    def _line_connected(self, resp: Response) -> None:
+        self._unexpected(resp)  # not reached: data mode bypasses line parsing
+
+    def _line_disconnected(self, resp: Response) -> None:
+        if resp.kind not in _FINAL_FAILURES and resp.kind != Result.OK:
+            self._unexpected(resp)
+
+    def _line_hanging_up(self, resp: Response) -> None:
+        step = self._hang_step
+        if step == "abort":
+            if resp.kind == Result.OK or resp.kind in _FINAL_FAILURES:
+                self._timers.due.pop("command", None)
+                self._send_ath()
+        elif step == "escape":
+            if resp.kind == Result.OK:
+                self._timers.due.pop("command", None)
+                self._send_ath()
+        elif step in ("ath", "ath_after_dtr"):
+            if resp.kind == Result.OK:
+                self._timers.due.pop("command", None)
+                self._maybe_busy = False
+                self.state = "idle"
+                self._events.append(HungUp())
+            elif resp.kind == Result.ERROR:
+                self._timers.due.pop("command", None)
+                self._hang_failed("ATH answered ERROR")
+
+    # -- steps -----------------------------------------------------------------------
+
+    def _require(self, what: str, *states: str) -> None:
+        if self.state not in states:
+            raise ModemStateError(f"{what}: not possible while {self.state}")
+
+    def _send(self, command: str, timeout: float) -> None:
+        self._out += command.encode("latin-1") + b"\r"
+        self._last_command = command or None
+        self._last_write = self.clock.now()
+        self._timers.due["command"] = self.clock.now() + timeout
+
+    def _next_init(self) -> None:
+        if not self._init_queue:
+            self._current = None
+            self.state = "idle"
+            self._events.append(InitDone())
+            return
+        self._current = self._init_queue.pop(0)
+        self._send(self._current[0], self.settings.command_timeout)
+
+    def _init_failed(self, command: str, response: str) -> None:
+        self._timers.due.clear()
+        self._current = None
+        self._init_queue = []
+        self.state = "closed"
+        self._events.append(InitFailed(command, response))
+
+    def _next_chunk(self) -> None:
+        dial = self._dial
+        assert dial is not None and dial.chunks
+        command = dial.chunks.pop(0)
+        last = not dial.chunks
+        final = last and not (dial.partial or dial.voice)
+        # Every chunk may carry pauses (',') and a dial-tone wait: give each the
+        # whole call-setup time rather than the short command time-out.
+        self.state = "dialing" if final else "dialing_chunk"
+        self._maybe_busy = True
+        self._send(command, self.settings.result_timeout())
+        if not dial.started:
+            dial.started = True
+            self._events.append(Dialing(dial.partial))
+        if final:
+            self._dial = None
+            self._events.append(DialComplete(False))
+
+    def _dial_acknowledged(self, resp: Response) -> None:
+        """OK to a ';' chunk: send the next one, or finish a partial or voice dial."""
+        self._timers.due.pop("command", None)
+        dial = self._dial
+        if dial is not None and dial.chunks:
+            self._next_chunk()
+            return
+        self._dial = None
+        self._maybe_busy = False
+        if dial is not None and dial.voice and not dial.partial:
+            self.state = "voice"
+            self._events.append(DialComplete(False))
+            self._events.append(Connected(None, resp.text, voice=True))
+        else:
+            self.state = "offhook"
+            self._events.append(DialComplete(True))
+
+    def _connected(self, resp: Response) -> None:
+        self._timers.due.pop("command", None)
+        self._maybe_busy = False
+        self._dial = None
+        self.state = "connected"
+        self._events.append(Connected(resp.rate, resp.text))
+
+    def _call_ended(self, result: str, phase: Phase, kind: Result | None = None) -> None:
+        self._timers.due.pop("command", None)
+        self._dial = None
+        self.state = "disconnected"
+        mode = disconnect_mode(kind if kind is not None else result, phase)
+        self._events.append(Disconnected(mode, result, phase))
+
+    def _flush_caller_id(self) -> None:
+        self._timers.due.pop("cid", None)
+        if self._cid_items:
+            self._events.append(parse_caller_id(self._cid_items))
+            self._cid_items = []
+
+    def _start_escape(self) -> None:
+        self._hang_step = "guard"
+        quiet_since = max(self._last_write, self.clock.now())
+        self._timers.due["step"] = quiet_since + self.settings.guard_time
+
+    def _send_ath(self) -> None:
+        self._hang_step = "ath"
+        self._send("ATH", self.settings.command_timeout)
+
+    def _hang_failed(self, reason: str) -> None:
+        self._timers.due.clear()
+        self.state = "disconnected"
+        self._events.append(HangupFailed(reason))
+
+    # -- timers ----------------------------------------------------------------------
+
+    def _expire_cid(self) -> None:
+        self._flush_caller_id()
+
+    def _expire_ring(self) -> None:
+        if self.state == "ringing":
+            self._flush_caller_id()
+            self.state = "idle"
+            self._ring_count = 0
+            self._events.append(RingsStopped())
+
+    def _expire_step(self) -> None:
+        step = self._hang_step
+        if step == "dtr_low":
+            self._events.append(SetDTR(True))
+            self._hang_step = "dtr_high"
+            self._timers.due["step"] = self.clock.now() + DTR_SETTLE
+        elif step == "dtr_high":
+            self._send_ath_after_dtr()
+        elif step == "guard":
+            self._out += b"+++"
+            self._last_command = "+++"
+            self._last_write = self.clock.now()
+            self._hang_step = "escape"
+            self._timers.due["command"] = (
+                self.clock.now() + self.settings.guard_time + self.settings.command_timeout
+            )
+
+    def _send_ath_after_dtr(self) -> None:
+        # If DTR did nothing (&D0, or no DTR line), ATH goes to the far end as data and
+        # no OK comes back: the command time-out then falls back to the escape sequence.
+        self._hang_step = "ath_after_dtr"
+        self._send("ATH", self.settings.command_timeout)
+
+    def _expire_command(self) -> None:
+        state = self.state
+        if state == "initializing" and self._current is not None:
+            self._init_failed(self._current[0], "TIMEOUT")
+        elif state == "answering":
+            self._call_ended("TIMEOUT", "answering")
+            self._maybe_busy = True
+        elif state in ("dialing", "dialing_chunk", "dialtone_wait"):
+            self._call_ended("TIMEOUT", "dialing")
+            self._maybe_busy = True
+        elif state == "hanging_up":
+            step = self._hang_step
+            if step == "ath_after_dtr":
+                self._start_escape()
+            elif step in ("abort", "escape"):
+                self._send_ath()
+            else:
+                self._hang_failed(f"no answer to {self._last_command or 'ATH'}")

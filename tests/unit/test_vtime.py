@@ -1,0 +1,178 @@
+"""linelab.vtime: the clock jumps only while every actor waits."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from linelab.vtime import RealTime, VirtualTime
+
+
+@pytest.fixture
+def vt() -> VirtualTime:
+    return VirtualTime()
+
+
+def run_loop_in_thread(vt: VirtualTime) -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    loop = vt.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="vloop", daemon=True)
+    thread.start()
+    return loop, thread
+
+
+@pytest.fixture
+def loop(vt: VirtualTime) -> Iterator[asyncio.AbstractEventLoop]:
+    loop, thread = run_loop_in_thread(vt)
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+def test_lone_waiter_jumps_to_its_timeout(vt: VirtualTime) -> None:
+    cond = threading.Condition()
+    with cond:
+        assert vt.wait(cond, lambda: False, 50.0) is False
+    assert vt.now() == 50.0
+
+
+def test_sleep_moves_virtual_time_only(vt: VirtualTime) -> None:
+    vt.sleep(3600)
+    assert vt.now() == 3600
+
+
+def test_loop_timer_wakes_waiting_thread_at_virtual_deadline(
+    vt: VirtualTime, loop: asyncio.AbstractEventLoop
+) -> None:
+    cond = threading.Condition()
+    fired: list[float] = []
+
+    def fire() -> None:
+        with cond:
+            fired.append(loop.time())
+            vt.notify_all(cond)
+
+    loop.call_soon_threadsafe(loop.call_later, 30, fire)
+    with cond:
+        assert vt.wait(cond, lambda: bool(fired), 100.0)
+    assert fired == [30.0]
+    assert vt.now() == 30.0
+
+
+def test_waiter_timeout_before_loop_timer(
+    vt: VirtualTime, loop: asyncio.AbstractEventLoop
+) -> None:
+    loop.call_soon_threadsafe(loop.call_later, 60, lambda: None)
+    cond = threading.Condition()
+    with cond:
+        assert vt.wait(cond, lambda: False, 5.0) is False
+    assert vt.now() == 5.0
+
+
+def test_busy_actor_holds_time(vt: VirtualTime, loop: asyncio.AbstractEventLoop) -> None:
+    # The test thread is an actor; while it is busy (here: talking to the loop through
+    # real-time events, not a linelab wait) the loop's 10 s timer must not fire.
+    fired = threading.Event()
+    cond = threading.Condition()
+
+    def fire() -> None:
+        with cond:
+            fired.set()
+            vt.notify_all(cond)
+
+    loop.call_soon_threadsafe(loop.call_later, 10, fire)
+    for _ in range(20):
+        ping = threading.Event()
+        loop.call_soon_threadsafe(ping.set)
+        assert ping.wait(5)
+    assert not fired.is_set()
+    assert vt.now() == 0.0
+    with cond:
+        vt.wait(cond, fired.is_set, 1.0)
+    assert vt.now() == 1.0
+    with cond:
+        vt.wait(cond, fired.is_set, 20.0)
+    assert fired.is_set()
+    assert vt.now() == 10.0
+
+
+def test_second_actor_thread_must_wait_too(
+    vt: VirtualTime, loop: asyncio.AbstractEventLoop
+) -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    def busy_actor() -> None:
+        vt.register_actor()
+        started.set()
+        release.wait(10)  # busy (not a linelab wait) until released
+        vt.sleep(1000)  # then it waits too
+
+    worker = threading.Thread(target=busy_actor)
+    worker.start()
+    assert started.wait(5)
+    result: list[float] = []
+
+    def main_waits() -> None:
+        cond = threading.Condition()
+        with cond:
+            vt.wait(cond, lambda: False, 7.0)
+        result.append(vt.now())
+
+    waiter = threading.Thread(target=main_waits)
+    waiter.start()  # it becomes an actor when it calls vt.wait()
+    # The main thread stops being an actor so that only the two workers count.
+    vt.unregister_actor()
+    waiter.join(0.2)
+    assert waiter.is_alive(), "time moved while an actor was busy"
+    assert vt.now() == 0.0
+    release.set()
+    waiter.join(10)
+    worker.join(10)
+    assert result == [7.0]
+
+
+def test_asyncio_sleep_runs_on_virtual_time(vt: VirtualTime) -> None:
+    loop = vt.new_event_loop()
+    vt.unregister_actor()
+    try:
+
+        async def nap() -> float:
+            await asyncio.sleep(3600)
+            return loop.time()
+
+        assert loop.run_until_complete(nap()) == 3600.0
+    finally:
+        loop.close()
+
+
+def test_real_time_scaled_wait_returns_predicate() -> None:
+    rt = RealTime(scale=1000.0)
+    cond = threading.Condition()
+    with cond:
+        assert rt.wait(cond, lambda: False, 1.0) is False  # 1 ms of wall time
+    with cond:
+        assert rt.wait(cond, lambda: True, 1.0) is True
+
+
+def test_real_time_scaled_loop_runs_timers_faster() -> None:
+    rt = RealTime(scale=1000.0)
+    loop = rt.new_event_loop()
+    try:
+
+        async def nap() -> float:
+            start = loop.time()
+            await asyncio.sleep(2.0)  # 2 ms of wall time
+            return loop.time() - start
+
+        assert loop.run_until_complete(nap()) >= 2.0
+    finally:
+        loop.close()
+
+
+def test_scale_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        RealTime(scale=0)
