@@ -15,6 +15,7 @@ never dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -34,9 +35,11 @@ class CallerId:
 
 @dataclass(frozen=True)
 class IncomingCall:
-    """Someone is calling this line: start ringing."""
+    """Someone is calling this line: start ringing. `when` is the exchange's wall-clock
+    time of the call (what caller ID's DATE and TIME show); None if unknown."""
 
     caller: CallerId
+    when: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -130,3 +133,6 @@ class Line(Protocol):
 
     def send_room(self) -> int:
         """How many data bytes the far end accepts right now."""
+
+    def drop_carrier(self) -> None:
+        """Lose carrier mid-call without a hang-up: both ends get CarrierLost."""

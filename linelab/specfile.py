@@ -37,21 +37,23 @@ class _Located:
     line: int
 
 
-def _build(node: yaml.Node, path: str) -> _Located:
+def _build(node: yaml.Node, path: str, prefix: str = "") -> _Located:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, tuple[_Located, int]] = {}
         for key_node, value_node in node.value:
-            key = _build(key_node, path).value
+            key = _build(key_node, path, prefix).value
             if not isinstance(key, str | int):
                 raise SpecError(path, key_node.start_mark.line + 1, None, "keys must be text")
             key = str(key)
+            dotted = f"{prefix}.{key}" if prefix else key
             if key in out:
-                raise SpecError(path, key_node.start_mark.line + 1, key, "duplicate key")
-            out[key] = (_build(value_node, path), key_node.start_mark.line + 1)
+                raise SpecError(path, key_node.start_mark.line + 1, dotted, "duplicate key")
+            out[key] = (_build(value_node, path, dotted), key_node.start_mark.line + 1)
         return _Located(out, line)
     if isinstance(node, yaml.SequenceNode):
-        return _Located([_build(item, path) for item in node.value], line)
+        items = [_build(item, path, f"{prefix}[{i}]") for i, item in enumerate(node.value)]
+        return _Located(items, line)
     assert isinstance(node, yaml.ScalarNode)
     value = yaml.SafeLoader(" ").construct_object(node)
     return _Located(value, line)
