@@ -1,0 +1,385 @@
+"""The virtual telephone exchange: numbers, calls between them, scripted far ends.
+
+Every modem (or scripted far end) is a `LinePeer` attached to a numbered line. A line
+asks the exchange to dial, answer, hang up, send data or drop carrier; the exchange
+answers with `emulator.line` events. Events are never delivered from inside the
+request that caused them: they are queued (in order) and delivered by `tick()`, which
+a driver calls once `next_deadline()` has passed (the queue makes that "now"). That
+keeps every peer free of re-entrant calls, and keeps data in order with the hang-up
+that follows it.
+
+Routing: a dialled number that is attached rings that line (IncomingCall with the
+caller's number, and name if set, stamped with the exchange's wall-clock time); a busy
+line (in a call, dialling, or a scripted end that says busy) gives Busy; an unknown
+number gives Unobtainable. Answering connects both ends at the highest rate both
+support, capped by a scripted end's `rate=`. "No dial tone" is a property of the
+calling line (`set_dialtone`): a dial from such a line goes nowhere.
+
+The exchange has its own wall clock (`set_datetime`), which advances with the injected
+clock, so that caller ID DATE/TIME are exact in tests.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from emulator.callerid import check_caller
+from emulator.farend import Behaviour, ScriptedEnd, as_behaviour, validate_for_caller
+from emulator.line import (
+    Busy,
+    CallerGone,
+    CallerId,
+    CarrierLost,
+    Connected,
+    Data,
+    IncomingCall,
+    LineEvent,
+    LinePeer,
+    RemoteHangup,
+    Ringback,
+    Unobtainable,
+)
+from emulator.trace import TraceRecord, TraceSink
+from linelab.clock import Clock
+from linelab.errors import LinelabError
+
+# Rates a line supports when its peer states none (scripted ends): V.21 to V.90 down.
+ALL_RATES: tuple[int, ...] = (
+    300, 1200, 2400, 4800, 7200, 9600, 12000, 14400, 16800, 19200, 21600, 24000,
+    26400, 28800, 31200, 33600, 38400, 57600, 115200,
+)  # fmt: skip
+FIRST_NUMBER = 1001
+# One ring cycle at the called end (2 s on, 4 s off): how often the caller hears ringback.
+RINGBACK_PERIOD = 6.0
+
+
+@dataclass(eq=False)
+class _Call:
+    caller: ExchangeLine
+    callee: ExchangeLine
+    caller_id: CallerId
+    connected: bool = False
+    next_ringback: float | None = None
+
+    def other(self, line: ExchangeLine) -> ExchangeLine:
+        return self.callee if line is self.caller else self.caller
+
+
+@dataclass(eq=False)
+class ExchangeLine:
+    """One line on the exchange (implements `emulator.line.Line`)."""
+
+    exchange: Exchange
+    number: str
+    peer: LinePeer
+    name: str | None
+    rates: tuple[int, ...]
+    rate_cap: int | None = None
+    dialtone: bool = True
+    routable: bool = True
+    offhook: bool = False  # dialled and not yet hung up (busy to other callers)
+    attached: bool = True
+    call: _Call | None = field(default=None, repr=False)
+    inflight: int = 0  # data bytes queued for this line, not yet delivered
+
+    def has_dialtone(self) -> bool:
+        """False when this line is set to have no dial tone."""
+        return self.dialtone
+
+    def dial(self, digits: str) -> None:
+        """Place a call; the outcome arrives as events."""
+        self.exchange._dial(self, digits, CallerId(number=self.number, name=self.name))
+
+    def answer(self) -> None:
+        """Answer the call ringing this line."""
+        self.exchange._answer(self)
+
+    def hangup(self) -> None:
+        """Go on hook, ending or abandoning any call on this line."""
+        self.exchange._hangup(self)
+
+    def send(self, data: bytes) -> None:
+        """Send data to the far end of the connected call."""
+        self.exchange._send(self, data)
+
+    def send_room(self) -> int:
+        """Free space at the far end for data (0 without a connected call)."""
+        call = self.call
+        if call is None or not call.connected:
+            return 0
+        other = call.other(self)
+        return max(0, other.peer.rx_room() - other.inflight)
+
+    def drop_carrier(self) -> None:
+        """Lose carrier mid-call: both ends get CarrierLost."""
+        self.exchange._drop(self)
+
+
+class Exchange:
+    """The virtual telephone network for the modems and far ends of one process."""
+
+    def __init__(self, clock: Clock, *, trace: TraceSink | None = None) -> None:
+        self.clock = clock
+        self._trace = trace
+        self._lines: dict[str, ExchangeLine] = {}
+        self._far: dict[str, ScriptedEnd] = {}
+        self._placed: list[tuple[ExchangeLine, ScriptedEnd]] = []
+        self._calls: list[_Call] = []
+        self._queue: list[tuple[float, int, ExchangeLine, LineEvent]] = []
+        self._seq = itertools.count()
+        self._listener: Callable[[], None] | None = None
+        self._placed_seq = itertools.count(1)
+        self._dt_base = _dt.datetime.now().replace(second=0, microsecond=0)
+        self._dt_at = clock.now()
+
+    # -- lines ---------------------------------------------------------------------------
+
+    def attach(
+        self,
+        peer: LinePeer,
+        number: str | None = None,
+        *,
+        name: str | None = None,
+        rates: tuple[int, ...] = (),
+    ) -> ExchangeLine:
+        """Plug `peer` into a line. `number` None takes the next free one from 1001.
+        `rates` are the line rates the peer supports (default: its profile's, or all).
+        Sets `peer.line` when the peer has that attribute (modem engines)."""
+        if name is not None:
+            check_caller(CallerId(name=name))
+        if number is None:
+            number = self._free_number()
+        elif number in self._lines:
+            raise LinelabError(f"number {number} is already attached")
+        if not rates:
+            profile = getattr(peer, "profile", None)
+            rates = tuple(getattr(profile, "rates", ())) or ALL_RATES
+        line = ExchangeLine(self, number, peer, name, rates)
+        self._lines[number] = line
+        if hasattr(peer, "line"):
+            setattr(peer, "line", line)  # noqa: B010 - LinePeer does not declare it
+        self._record(number, f"attach {number}" + (f" ({name})" if name else ""))
+        return line
+
+    def detach(self, line: ExchangeLine) -> None:
+        """Unplug a line (its call, if any, ends as if it hung up)."""
+        self._hangup(line)
+        if line.call is not None:
+            self._end(line.call)  # a ringing callee unplugged: the caller hears nothing more
+        line.attached = False
+        if self._lines.get(line.number) is line:
+            del self._lines[line.number]
+        self._far.pop(line.number, None)
+        self._record(line.number, f"detach {line.number}")
+
+    def numbers(self) -> list[str]:
+        """Attached numbers, sorted."""
+        return sorted(self._lines)
+
+    def line(self, number: str) -> ExchangeLine:
+        """The line of an attached number (LinelabError if none)."""
+        try:
+            return self._lines[number]
+        except KeyError:
+            raise LinelabError(f"no line with number {number}") from None
+
+    def set_dialtone(self, number: str, present: bool) -> None:
+        """Give or take away the dial tone of a (calling) line."""
+        self.line(number).dialtone = present
+        self._record(number, f"dialtone {number} {'on' if present else 'off'}")
+
+    def set_far(self, number: str, behaviour: str | Behaviour) -> ScriptedEnd:
+        """Make `number` a scripted far end (replacing an earlier script there).
+        Raises BehaviourError for a bad behaviour string."""
+        parsed = as_behaviour(behaviour)
+        existing = self._lines.get(number)
+        if existing is not None:
+            if number not in self._far:
+                raise LinelabError(f"number {number} is a modem, not a scripted far end")
+            self.detach(existing)
+        end = ScriptedEnd(parsed, self.clock)
+        line = self.attach(end, number, rates=ALL_RATES)
+        line.rate_cap = parsed.rate
+        end.bind(line)
+        end.set_listener(self._notify)
+        self._far[number] = end
+        self._record(number, f"far {number}: {parsed}")
+        self._notify()
+        return end
+
+    def place_call(
+        self, to: str, caller: CallerId, then: str | Behaviour | None = None
+    ) -> ScriptedEnd:
+        """Call `to` from a scripted far end that presents `caller` as caller ID and,
+        once the modem answers, behaves as `then` (default: "answer", discarding data)."""
+        check_caller(caller)
+        parsed = validate_for_caller(then if then is not None else "answer")
+        end = ScriptedEnd(parsed, self.clock)
+        number = caller.number or f"placed-{next(self._placed_seq)}"
+        line = ExchangeLine(self, number, end, caller.name, ALL_RATES, parsed.rate, routable=False)
+        end.bind(line)
+        end.set_listener(self._notify)
+        self._placed.append((line, end))
+        self._dial(line, to, caller)
+        return end
+
+    # -- wall clock ------------------------------------------------------------------------
+
+    def set_datetime(self, when: _dt.datetime) -> None:
+        """Set the exchange's wall-clock time (caller ID DATE and TIME)."""
+        self._dt_base, self._dt_at = when, self.clock.now()
+
+    def datetime(self) -> _dt.datetime:
+        """The exchange's wall-clock time; it advances with the injected clock."""
+        return self._dt_base + _dt.timedelta(seconds=self.clock.now() - self._dt_at)
+
+    # -- driving -----------------------------------------------------------------------------
+
+    def set_listener(self, callback: Callable[[], None] | None) -> None:
+        """Called whenever next_deadline() may have changed (only schedule work in it)."""
+        self._listener = callback
+
+    def next_deadline(self) -> float | None:
+        """When `tick()` next has work (queued events are due at once)."""
+        times: list[float] = []
+        if self._queue:
+            times.append(self._queue[0][0])
+        times += [c.next_ringback for c in self._calls if c.next_ringback is not None]
+        for end in self._ends():
+            deadline = end.next_deadline()
+            if deadline is not None:
+                times.append(deadline)
+        return min(times) if times else None
+
+    def tick(self) -> None:
+        """Deliver queued events and run far-end and ringback timers due now."""
+        now = self.clock.now()
+        for call in list(self._calls):
+            if call.next_ringback is not None and call.next_ringback <= now:
+                call.next_ringback = now + RINGBACK_PERIOD
+                self._post(call.caller, Ringback())
+        for end in self._ends():
+            deadline = end.next_deadline()
+            if deadline is not None and deadline <= now:
+                end.tick()
+        while self._queue and self._queue[0][0] <= now:
+            _, _, line, event = heapq.heappop(self._queue)
+            if isinstance(event, Data):
+                line.inflight -= len(event.data)
+            if line.attached:
+                line.peer.line_event(event)
+        self._notify()
+
+    # -- requests from lines -----------------------------------------------------------------
+
+    def _dial(self, line: ExchangeLine, digits: str, caller: CallerId) -> None:
+        if line.call is not None:
+            self._hangup(line)
+        line.offhook = True
+        self._record(line.number, f"dial {line.number} -> {digits}")
+        if not line.dialtone:
+            return  # nothing happens on a dead line; the modem times out
+        target = self._lines.get(digits)
+        if target is None or not target.routable:
+            self._post(line, Unobtainable())
+            return
+        far = self._far.get(digits)
+        busy = target.call is not None or target.offhook
+        if target is line or busy or (far is not None and far.is_busy()):
+            self._record(line.number, f"busy {digits}")
+            self._post(line, Busy())
+            return
+        call = _Call(line, target, caller, next_ringback=self.clock.now() + RINGBACK_PERIOD)
+        line.call = target.call = call
+        self._calls.append(call)
+        self._post(target, IncomingCall(caller, when=self.datetime()))
+        self._post(line, Ringback())
+
+    def _answer(self, line: ExchangeLine) -> None:
+        call = line.call
+        if call is None or call.connected or call.callee is not line:
+            return
+        call.connected = True
+        call.next_ringback = None
+        rate = _negotiate(call.caller, call.callee)
+        self._record(line.number, f"connect {call.caller.number} <-> {line.number} at {rate}")
+        self._post(call.callee, Connected(rate))
+        self._post(call.caller, Connected(rate))
+
+    def _hangup(self, line: ExchangeLine) -> None:
+        line.offhook = False
+        call = line.call
+        if call is None:
+            return
+        other = call.other(line)
+        if call.connected:
+            self._record(line.number, f"hangup {line.number}")
+            self._post(other, RemoteHangup())
+        elif line is call.caller:
+            self._record(line.number, f"abandon {line.number}")
+            self._post(other, CallerGone())
+        else:
+            return  # the called line going on hook while ringing does not stop the ring
+        self._end(call)
+
+    def _drop(self, line: ExchangeLine) -> None:
+        call = line.call
+        if call is None or not call.connected:
+            return
+        self._record(line.number, f"carrier lost {call.caller.number} <-> {call.callee.number}")
+        self._post(call.caller, CarrierLost())
+        self._post(call.callee, CarrierLost())
+        self._end(call)
+
+    def _send(self, line: ExchangeLine, data: bytes) -> None:
+        call = line.call
+        if call is None or not call.connected or not data:
+            return
+        other = call.other(line)
+        other.inflight += len(data)
+        self._post(other, Data(bytes(data)))
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _end(self, call: _Call) -> None:
+        call.caller.call = None
+        call.callee.call = None
+        if call in self._calls:
+            self._calls.remove(call)
+        self._placed = [(ln, end) for ln, end in self._placed if ln is not call.caller]
+
+    def _post(self, line: ExchangeLine, event: LineEvent) -> None:
+        heapq.heappush(self._queue, (self.clock.now(), next(self._seq), line, event))
+        self._notify()
+
+    def _ends(self) -> list[ScriptedEnd]:
+        return [*self._far.values(), *(end for _, end in self._placed)]
+
+    def _free_number(self) -> str:
+        n = FIRST_NUMBER
+        while str(n) in self._lines:
+            n += 1
+        return str(n)
+
+    def _notify(self) -> None:
+        if self._listener is not None:
+            self._listener()
+
+    def _record(self, who: str, text: str) -> None:
+        if self._trace is not None:
+            self._trace(TraceRecord(self.clock.now(), who, "exchange", text))
+
+
+def _negotiate(a: ExchangeLine, b: ExchangeLine) -> int:
+    """The highest rate both ends support, within any far-end cap."""
+    caps = [c for c in (a.rate_cap, b.rate_cap) if c is not None]
+    cap = min(caps) if caps else None
+    common = sorted(set(a.rates) & set(b.rates))
+    usable = [r for r in common if cap is None or r <= cap]
+    if usable:
+        return usable[-1]
+    return common[0] if common else min(a.rates)

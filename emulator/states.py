@@ -1,0 +1,99 @@
+"""The modem's states and the triggers that move between them: all state logic of
+`ModemEngine` that is about *which* state the modem is in lives in this table.
+
+Per-byte work (the command-line assembler, the escape detector, the data path) is
+plain code in the engine that looks at `state`; only state *changes* go through the
+`transitions` machine, because a transition costs ~100 times a dict lookup.
+
+`docs/modem-states.md` is generated from `TRANSITIONS` by `mermaid()` (run
+`python tools/gen_diagrams.py`); a unit test fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transitions import Machine
+
+# command:        on hook (or off hook after `ATD…;`), the DTE types AT commands
+# dialing:        ATD: waiting for dial tone, dialling, then waiting S7 for carrier
+# ringing:        an incoming call rings this line (RING on the profile's cadence)
+# answering:      ATA or S0: off hook, waiting S7 for carrier
+# online:         carrier up, bytes from the DTE go to the far end (data mode)
+# online_command: carrier up, escaped with +++ (or DTR under &D1); ATO goes back
+# carrier_lost:   the far end hung up or carrier dropped; NO CARRIER after S10
+STATES: tuple[str, ...] = (
+    "command",
+    "dialing",
+    "ringing",
+    "answering",
+    "online",
+    "online_command",
+    "carrier_lost",
+)
+
+# trigger, source(s), destination
+TRANSITIONS: tuple[tuple[str, str | list[str], str], ...] = (
+    ("dial", "command", "dialing"),
+    ("incoming", "command", "ringing"),
+    ("caller_gone", "ringing", "command"),
+    ("answer", "ringing", "answering"),
+    ("connect", ["dialing", "answering"], "online"),
+    ("call_failed", ["dialing", "answering"], "command"),
+    ("voice", "dialing", "command"),
+    ("escape", "online", "online_command"),
+    ("resume", "online_command", "online"),
+    ("carrier_loss", ["online", "online_command"], "carrier_lost"),
+    ("no_carrier", "carrier_lost", "command"),
+    (
+        "hangup",
+        ["dialing", "answering", "online", "online_command", "carrier_lost"],
+        "command",
+    ),
+)
+
+
+class ModemStates:
+    """The state of one modem, driven by the `TRANSITIONS` table."""
+
+    state: str
+
+    def __init__(self, initial: str = "command") -> None:
+        self._machine = Machine(
+            model=self,
+            states=list(STATES),
+            transitions=[
+                {"trigger": t, "source": src, "dest": dest} for t, src, dest in TRANSITIONS
+            ],
+            initial=initial,
+            auto_transitions=False,
+            send_event=False,
+        )
+
+    def fire(self, trigger: str) -> None:
+        """Run one trigger; an invalid one is a bug (transitions raises MachineError)."""
+        self._machine.events[trigger].trigger(self)
+
+    def can(self, trigger: str) -> bool:
+        """True if `trigger` is valid in the current state."""
+        event: Any = self._machine.events[trigger]
+        return self.state in event.transitions
+
+
+def mermaid() -> str:
+    """A mermaid stateDiagram of `TRANSITIONS`, as written into docs/modem-states.md."""
+    lines = ["stateDiagram-v2", "  direction LR", "  [*] --> command"]
+    for trigger, sources, dest in TRANSITIONS:
+        for source in [sources] if isinstance(sources, str) else sources:
+            lines.append(f"  {source} --> {dest}: {trigger}")
+    return "\n".join(lines) + "\n"
+
+
+def diagram_document() -> str:
+    """The full text of docs/modem-states.md."""
+    return (
+        "# Modem states\n\n"
+        "Generated from `emulator/states.py` (`TRANSITIONS`) by `tools/gen_diagrams.py`;"
+        " do not edit by hand.\n\n"
+        "```mermaid\n" + mermaid() + "```\n"
+    )

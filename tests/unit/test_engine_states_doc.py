@@ -1,0 +1,42 @@
+"""The modem state table: docs/modem-states.md is generated from it and up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from transitions import MachineError
+
+from emulator.states import STATES, TRANSITIONS, ModemStates, diagram_document, mermaid
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "modem-states.md"
+
+
+def test_docs_diagram_is_up_to_date() -> None:
+    assert DOC.read_text(encoding="utf-8") == diagram_document(), (
+        "docs/modem-states.md is stale: run python tools/gen_diagrams.py"
+    )
+
+
+def test_every_transition_appears_in_the_diagram() -> None:
+    text = mermaid()
+    for trigger, sources, dest in TRANSITIONS:
+        for source in [sources] if isinstance(sources, str) else sources:
+            assert f"{source} --> {dest}: {trigger}" in text
+
+
+def test_every_state_is_reachable_and_used() -> None:
+    used = {"command"}
+    for _, sources, dest in TRANSITIONS:
+        used |= {sources} if isinstance(sources, str) else set(sources)
+        used.add(dest)
+    assert used == set(STATES)
+
+
+def test_invalid_trigger_is_a_bug_not_silently_ignored() -> None:
+    states = ModemStates()
+    assert states.can("dial") and not states.can("resume")
+    with pytest.raises(MachineError):
+        states.fire("resume")
+    states.fire("dial")
+    assert states.state == "dialing"

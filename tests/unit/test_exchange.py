@@ -1,0 +1,213 @@
+"""The exchange on its own, with recording peers: routing, busy, rates, far ends,
+placed calls, dial tone, wall clock, drop and hang-up."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from engine_helpers import RecordingPeer
+
+from emulator.exchange import Exchange
+from emulator.farend import BehaviourError
+from emulator.line import (
+    Busy,
+    CallerGone,
+    CallerId,
+    CarrierLost,
+    Connected,
+    Data,
+    IncomingCall,
+    RemoteHangup,
+    Ringback,
+    Unobtainable,
+)
+from linelab.clock import VirtualClock
+from linelab.errors import LinelabError
+
+
+def run(ex: Exchange, clock: VirtualClock, seconds: float) -> None:
+    end = clock.now() + seconds
+    while True:
+        ex.tick()
+        deadline = ex.next_deadline()
+        if deadline is None or deadline > end:
+            clock.advance_to(end)
+            ex.tick()
+            return
+        clock.advance_to(deadline)
+
+
+def setup() -> tuple[Exchange, VirtualClock, RecordingPeer, RecordingPeer]:
+    clock = VirtualClock()
+    ex = Exchange(clock)
+    a, b = RecordingPeer(), RecordingPeer()
+    ex.attach(a, name="ALICE")
+    ex.attach(b)
+    return ex, clock, a, b
+
+
+def test_numbers_are_allocated_from_1001() -> None:
+    ex, _, _, _ = setup()
+    assert ex.numbers() == ["1001", "1002"]
+    ex.attach(RecordingPeer(), "7")
+    assert ex.attach(RecordingPeer()).number == "1003"
+    with pytest.raises(LinelabError):
+        ex.attach(RecordingPeer(), "7")
+
+
+def test_call_rings_with_caller_id_and_connects() -> None:
+    ex, clock, a, b = setup()
+    ex.set_datetime(datetime(2026, 1, 2, 3, 4))
+    ex.line("1001").dial("1002")
+    assert b.events == []  # delivered by tick(), never from inside dial()
+    run(ex, clock, 0)
+    assert b.events == [
+        IncomingCall(CallerId(number="1001", name="ALICE"), when=datetime(2026, 1, 2, 3, 4))
+    ]
+    assert a.events == [Ringback()]
+    run(ex, clock, 6)
+    assert a.events == [Ringback(), Ringback()]
+    ex.line("1002").answer()
+    run(ex, clock, 0)
+    assert a.events[-1] == Connected(115200) and b.events[-1] == Connected(115200)
+
+
+def test_data_is_delivered_in_order_and_send_room_counts_in_flight() -> None:
+    ex, clock, _a, b = setup()
+    b.room = 10
+    ex.line("1001").dial("1002")
+    run(ex, clock, 0)
+    ex.line("1002").answer()
+    run(ex, clock, 0)
+    line = ex.line("1001")
+    assert line.send_room() == 10
+    line.send(b"abc")
+    assert line.send_room() == 7
+    line.send(b"def")
+    line.hangup()
+    run(ex, clock, 0)
+    assert b.events[-3:] == [Data(b"abc"), Data(b"def"), RemoteHangup()]
+    assert line.send_room() == 0
+
+
+def test_busy_and_unobtainable() -> None:
+    ex, clock, _a, _b = setup()
+    c = RecordingPeer()
+    ex.attach(c)
+    ex.line("1001").dial("1002")
+    ex.line("1003").dial("1002")
+    ex.line("1003").dial("1001")  # the caller is busy too
+    ex.line("1003").dial("999")
+    run(ex, clock, 0)
+    assert c.events == [Busy(), Busy(), Unobtainable()]
+
+
+def test_abandoned_call_gives_caller_gone() -> None:
+    ex, clock, _a, b = setup()
+    ex.line("1001").dial("1002")
+    run(ex, clock, 0)
+    ex.line("1001").hangup()
+    run(ex, clock, 0)
+    assert b.events[-1] == CallerGone()
+
+
+def test_drop_carrier_reaches_both_ends() -> None:
+    ex, clock, a, b = setup()
+    ex.line("1001").dial("1002")
+    run(ex, clock, 0)
+    ex.line("1002").answer()
+    run(ex, clock, 0)
+    ex.line("1002").drop_carrier()
+    run(ex, clock, 0)
+    assert a.events[-1] == CarrierLost() and b.events[-1] == CarrierLost()
+
+
+def test_no_dialtone_dial_goes_nowhere() -> None:
+    ex, clock, a, b = setup()
+    ex.set_dialtone("1001", False)
+    assert not ex.line("1001").has_dialtone()
+    ex.line("1001").dial("1002")
+    run(ex, clock, 10)
+    assert a.events == [] and b.events == []
+
+
+def test_scripted_far_ends() -> None:
+    ex, clock, a, _ = setup()
+    ex.set_far("555", "busy")
+    ex.line("1001").dial("555")
+    run(ex, clock, 0)
+    assert a.events == [Busy()]
+    ex.line("1001").hangup()
+    ex.set_far("555", "answer,after=3s,rate=9600,echo,hangup=4B")
+    ex.line("1001").dial("555")
+    run(ex, clock, 2.9)
+    assert a.kinds() == ["Busy", "Ringback"]
+    run(ex, clock, 0.2)
+    assert a.events[-1] == Connected(9600)
+    ex.line("1001").send(b"ping")
+    run(ex, clock, 0.1)
+    assert a.events[-2:] == [Data(b"ping"), RemoteHangup()]
+
+
+def test_set_far_errors() -> None:
+    ex, _, _, _ = setup()
+    with pytest.raises(BehaviourError, match="bogus"):
+        ex.set_far("555", "answer,bogus")
+    with pytest.raises(LinelabError):
+        ex.set_far("1001", "busy")
+
+
+def test_place_call_with_caller_id() -> None:
+    ex, clock, a, _ = setup()
+    ex.set_datetime(datetime(2026, 5, 6, 7, 8))
+    ex.place_call("1001", CallerId(number="5551234", name="DOE JOHN"), "answer,echo")
+    run(ex, clock, 0)
+    assert a.events == [
+        IncomingCall(CallerId("5551234", "DOE JOHN"), when=datetime(2026, 5, 6, 7, 8))
+    ]
+    ex.line("1001").answer()
+    run(ex, clock, 0)
+    ex.line("1001").send(b"hi")
+    run(ex, clock, 0.1)
+    assert a.events[-1] == Data(b"hi")
+    with pytest.raises(LinelabError):
+        ex.place_call("1001", CallerId(number_absent="X"))
+
+
+def test_datetime_advances_with_the_clock() -> None:
+    ex, clock, _, _ = setup()
+    ex.set_datetime(datetime(2026, 1, 1, 0, 0))
+    clock.advance(3600.5)
+    assert ex.datetime() == datetime(2026, 1, 1, 1, 0, 0, 500000)
+
+
+def test_detach_ends_the_call() -> None:
+    ex, clock, a, _b = setup()
+    ex.line("1001").dial("1002")
+    run(ex, clock, 0)
+    ex.line("1002").answer()
+    run(ex, clock, 0)
+    ex.detach(ex.line("1002"))
+    run(ex, clock, 0)
+    assert a.events[-1] == RemoteHangup()
+    assert ex.numbers() == ["1001"]
+
+
+def test_trace_records_exchange_events() -> None:
+    records = []
+    clock = VirtualClock()
+    ex = Exchange(clock, trace=records.append)
+    ex.attach(RecordingPeer())
+    ex.line("1001").dial("999")
+    assert [r.data for r in records] == ["attach 1001", "dial 1001 -> 999"]
+    assert {r.kind for r in records} == {"exchange"}
+
+
+def test_detached_peer_gets_no_more_events() -> None:
+    ex, clock, a, b = setup()
+    ex.line("1001").dial("1002")
+    ex.detach(ex.line("1002"))
+    run(ex, clock, 10)
+    assert b.events == []
+    assert a.events == [Ringback()]  # no more ringback: the caller times out
