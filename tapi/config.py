@@ -1,0 +1,217 @@
+"""Line-device configuration (docs/ARCHITECTURE.md, "The command line and configuration").
+
+The line devices of a stack are listed in one versioned YAML file::
+
+    spec: "1"
+    lines:
+      - name: Office modem              # LINEDEVCAPS line name
+        port: /dev/ttyUSB0              # a path or any pyserial URL: rfc2217://, vmodem://
+        baudrate: 115200
+        init: "ATM0L0"                  # optional extra init string (tapi.md 8.1 Init)
+        reset: true                     # send ATZ first
+        call_setup_fail_timer: 60       # S7, seconds
+        dial:
+          method: tone                  # tone | pulse
+          blind: false                  # X3 instead of X4 (no NO DIALTONE)
+          options: [dialtone, quiet, billing]   # which of W @ $ the modem accepts
+        timeouts:                       # seconds on the stack's clock
+          command: 3                    # command -> OK
+          dial: 65                      # ATD -> result (S7 + 5)
+          answer: 25                    # ATA -> CONNECT
+          guard: 1                      # +++ guard time, each side
+          dtr_low: 0.5                  # DTR low for a hang-up
+          no_response: 60               # anything -> give up
+
+The file is found through an explicit path (``--config``), then ``$LINELAB_CONFIG``,
+then ``~/.config/linelab/lines.yaml``. With none of these, the lines come from the
+entry-point group ``linelab.default_lines``: each entry point names a callable that
+returns `LineConfig`s (or mappings with the keys above). The linelab distribution
+registers one in `scenarios` that starts an in-process virtual modem, so that tapi
+itself never imports the emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from linelab.errors import LinelabError
+from linelab.specfile import SpecMap, load_spec, parse_spec
+from linelab.vtime import TimeSource
+from tapi import constants as C
+
+if TYPE_CHECKING:
+    from tapi.stack import Stack
+
+ENTRY_POINT_GROUP = "linelab.default_lines"
+ENV_VAR = "LINELAB_CONFIG"
+
+_DIAL_OPTIONS = {
+    "dialtone": C.LINEDEVCAPFLAGS_DIALDIALTONE,
+    "quiet": C.LINEDEVCAPFLAGS_DIALQUIET,
+    "billing": C.LINEDEVCAPFLAGS_DIALBILLING,
+}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Provider time-outs in seconds of the stack's clock (tapi.md 8.4)."""
+
+    command: float = 3.0
+    dial: float = 65.0
+    answer: float = 25.0
+    guard: float = 1.0
+    dtr_low: float = 0.5
+    no_response: float = 60.0
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    """One configured line device."""
+
+    name: str
+    port: str
+    provider: str = "modem"
+    baudrate: int = 115200
+    init: str = ""
+    reset: bool = True
+    call_setup_fail_timer: int = 60
+    dial_method: str = "tone"
+    blind: bool = False
+    dial_options: int = 0
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    source: str = ""
+
+    @property
+    def dev_cap_flags(self) -> int:
+        """LINEDEVCAPFLAGS_*: CLOSEDROP plus the accepted dial modifiers (tapi.md 8.5)."""
+        return C.LINEDEVCAPFLAGS_CLOSEDROP | self.dial_options
+
+
+def _line(entry: SpecMap, index: int) -> LineConfig:
+    dial = entry.mapping("dial", {})
+    options = 0
+    raw_options = dial.raw("options", [])
+    if not isinstance(raw_options, list):
+        raise dial.error("options", "must be a list of dialtone, quiet, billing")
+    for option in raw_options:
+        if option not in _DIAL_OPTIONS:
+            raise dial.error("options", f"unknown dial option {option!r}")
+        options |= _DIAL_OPTIONS[option]
+    method = dial.choice("method", ("tone", "pulse"), "tone")
+    blind = dial.flag("blind", False)
+    dial.reject_unknown()
+    t = entry.mapping("timeouts", {})
+    defaults = Timeouts()
+    timeouts = Timeouts(
+        command=t.number("command", defaults.command, low=0.0),
+        dial=t.number("dial", defaults.dial, low=0.0),
+        answer=t.number("answer", defaults.answer, low=0.0),
+        guard=t.number("guard", defaults.guard, low=0.0),
+        dtr_low=t.number("dtr_low", defaults.dtr_low, low=0.0),
+        no_response=t.number("no_response", defaults.no_response, low=0.0),
+    )
+    t.reject_unknown()
+    config = LineConfig(
+        name=entry.text("name"),
+        port=entry.text("port"),
+        provider=entry.choice("provider", ("modem",), "modem"),
+        baudrate=entry.integer("baudrate", 115200, low=50, high=4_000_000),
+        init=entry.text("init", ""),
+        reset=entry.flag("reset", True),
+        call_setup_fail_timer=entry.integer("call_setup_fail_timer", 60, low=1, high=255),
+        dial_method=method,
+        blind=blind,
+        dial_options=options,
+        timeouts=timeouts,
+        source=f"{entry.path}:{entry.line}",
+    )
+    entry.reject_unknown()
+    return config
+
+
+def _lines(root: SpecMap) -> list[LineConfig]:
+    items = root.items("lines")
+    configs = [_line(item.as_map(), i) for i, item in enumerate(items)]
+    root.reject_unknown()
+    names = [c.name for c in configs]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise items[i].error(f"duplicate line name {name!r}")
+    return configs
+
+
+def load_lines(path: str | Path) -> list[LineConfig]:
+    """Read a lines file; raises SpecError naming the file, the line and the key."""
+    return _lines(load_spec(path, kind="line config").root)
+
+
+def parse_lines(text: str, path: str = "<lines>") -> list[LineConfig]:
+    """`load_lines` for YAML text already in memory."""
+    return _lines(parse_spec(text, path, kind="line config").root)
+
+
+def find_config(path: str | Path | None = None) -> Path | None:
+    """The config file to use: `path`, else $LINELAB_CONFIG, else the user's file if it
+    exists. An explicitly named file that does not exist is still returned (so that
+    loading it reports the error)."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    user = Path.home() / ".config" / "linelab" / "lines.yaml"
+    return user if user.exists() else None
+
+
+def _coerce(item: Any, origin: str) -> LineConfig:
+    if isinstance(item, LineConfig):
+        return item
+    if isinstance(item, Mapping):
+        import yaml
+
+        text = yaml.safe_dump({"spec": "1", "lines": [dict(item)]}, sort_keys=False)
+        return parse_lines(text, origin)[0]
+    raise LinelabError(f"{origin}: a default line must be a LineConfig or a mapping")
+
+
+def default_lines() -> list[LineConfig]:
+    """The lines of the `linelab.default_lines` entry points (no config file case)."""
+    configs: list[LineConfig] = []
+    for ep in sorted(
+        importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name
+    ):
+        factory = ep.load()
+        items: Iterable[Any] = factory()
+        configs.extend(_coerce(item, f"entry point {ep.name}") for item in items)
+    return configs
+
+
+def configured_lines(path: str | Path | None = None) -> list[LineConfig]:
+    """The lines of the config file (see `find_config`), else the default lines."""
+    found = find_config(path)
+    if found is not None:
+        return load_lines(found)
+    return default_lines()
+
+
+def default_stack(
+    path: str | Path | None = None,
+    *,
+    time: TimeSource | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> Stack:
+    """A Stack whose devices are the configured lines, driven by the modem provider."""
+    from tapi.providers.modem import provider_for
+    from tapi.stack import Stack
+
+    configs = configured_lines(path)
+    stack = Stack(time=time, loop=loop)
+    if configs:
+        stack.add_provider(provider_for(configs, time=stack.time))
+    return stack

@@ -1,0 +1,1 @@
+"""The TAPI core: handle tables, the resource hierarchy, message routing (see `state`)."""

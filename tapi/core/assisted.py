@@ -1,0 +1,98 @@
+"""Assisted telephony (tapi.md 2.22-2.24, 6.7): request recipients and their queue.
+
+The highest-priority recipient is the first app (in registration order) still
+registered for LINEREQUESTMODE_MAKECALL. One LINE_REQUEST covers every request queued
+until the recipient has drained the queue with lineGetRequest; it is never repeated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tapi import constants as C
+from tapi.core.args import OUT, is_dword, is_text
+from tapi.core.calls import CallFunctions
+from tapi.structs import LINEREQMAKECALL
+
+_MODES = C.LINEREQUESTMODE_MAKECALL | C.LINEREQUESTMODE_DROP
+#: Requests queued at most (then TAPIERR_REQUESTQUEUEFULL).
+QUEUE_LIMIT = 32
+
+
+class AssistedFunctions(CallFunctions):
+    """lineRegisterRequestRecipient, lineGetRequest, tapiRequestMakeCall."""
+
+    def lineRegisterRequestRecipient(
+        self, hLineApp: int, dwRegistrationInstance: int, dwRequestMode: int, bEnable: int
+    ) -> int:
+        """Register (bEnable true) or deregister the app for LINEREQUESTMODE_* requests."""
+        with self.op():
+            app = self.app_or_error(hLineApp)
+            if isinstance(app, int):
+                return app
+            if not is_dword(dwRequestMode) or not dwRequestMode or dwRequestMode & ~_MODES:
+                return C.LINEERR_INVALREQUESTMODE
+            if bEnable:
+                app.request_modes |= dwRequestMode
+                app.registration_instance = (
+                    dwRegistrationInstance if is_dword(dwRegistrationInstance) else 0
+                )
+                if app not in self.recipients:
+                    self.recipients.append(app)
+                self.notify_recipient()
+            else:
+                app.request_modes &= ~dwRequestMode
+                if not app.request_modes and app in self.recipients:
+                    self.recipients.remove(app)
+            return 0
+
+    def lineGetRequest(
+        self, hLineApp: int, dwRequestMode: int, *, lpRequestBuffer: Any = OUT
+    ) -> tuple[int, LINEREQMAKECALL | None]:
+        """Returns (rc, LINEREQMAKECALL); loop until LINEERR_NOREQUEST."""
+        with self.op():
+            app = self.app_or_error(hLineApp)
+            if isinstance(app, int):
+                return app, None
+            if lpRequestBuffer is None:
+                return C.LINEERR_INVALPOINTER, None
+            if dwRequestMode not in (C.LINEREQUESTMODE_MAKECALL, C.LINEREQUESTMODE_DROP):
+                return C.LINEERR_INVALREQUESTMODE, None
+            if not app.request_modes & dwRequestMode:
+                return C.LINEERR_NOTREGISTERED, None
+            if dwRequestMode == C.LINEREQUESTMODE_DROP:
+                return C.LINEERR_NOREQUEST, None
+            if self.recipient(dwRequestMode) is not app or not self.assisted:
+                return C.LINEERR_NOREQUEST, None
+            dest, name, party, comment = self.assisted.popleft()
+            if not self.assisted:
+                self.notified_recipient = None
+            return 0, LINEREQMAKECALL.create(dest, name, party, comment)
+
+    def tapiRequestMakeCall(
+        self,
+        lpszDestAddress: str | None = None,
+        lpszAppName: str | None = None,
+        lpszCalledParty: str | None = None,
+        lpszComment: str | None = None,
+    ) -> int:
+        """Queue a call request for the highest-priority MAKECALL recipient (no
+        HLINEAPP needed). 0 or TAPIERR_*."""
+        with self.op():
+            if not is_text(lpszDestAddress):
+                return C.TAPIERR_INVALPOINTER
+            assert isinstance(lpszDestAddress, str)
+            for opt in (lpszAppName, lpszCalledParty, lpszComment):
+                if opt is not None and not is_text(opt):
+                    return C.TAPIERR_INVALPOINTER
+            if not lpszDestAddress or len(lpszDestAddress) >= C.TAPIMAXDESTADDRESSSIZE:
+                return C.TAPIERR_INVALDESTADDRESS
+            if self.recipient(C.LINEREQUESTMODE_MAKECALL) is None:
+                return C.TAPIERR_NOREQUESTRECIPIENT
+            if len(self.assisted) >= QUEUE_LIMIT:
+                return C.TAPIERR_REQUESTQUEUEFULL
+            self.assisted.append(
+                (lpszDestAddress, lpszAppName or "", lpszCalledParty or "", lpszComment or "")
+            )
+            self.notify_recipient()
+            return 0
