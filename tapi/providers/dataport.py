@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +58,8 @@ class DataPort(SerialBase):
         self._tx = bytearray()
         self._carrier = True
         self._eventfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        # The application may simply drop its copy: the fd goes with the object.
+        self._finalizer = weakref.finalize(self, os.close, self._eventfd)
         self._fd_readable = False
         self._cancel_read = False
         self._cancel_write = False
@@ -102,7 +105,7 @@ class DataPort(SerialBase):
             self.is_open = False
             self._rx.clear()
             if self._eventfd >= 0:
-                os.close(self._eventfd)
+                self._finalizer()
                 self._eventfd = -1
 
     @property

@@ -1,0 +1,448 @@
+"""The control socket of a running `linelab modem`: how `linelab call` reaches it.
+
+Each `linelab modem` process serves one Unix socket on its ModemHost's event loop and
+registers it, so that another process can find which process owns a LINK:
+
+- the directory is ``$XDG_RUNTIME_DIR/linelab/``, or, without a usable runtime dir,
+  ``<tempdir>/linelab-<uid>/`` (`default_control_dir()`); it is created mode 0700 and
+  refused if another user owns it or others may write to it;
+- the socket is ``<dir>/<pid>.sock``, mode 0600; every connection's peer uid is read
+  with ``SO_PEERCRED`` and must equal ours, else the connection is closed with an error;
+- the registry entry is ``<dir>/<pid>.json``: ``{"pid", "socket", "links": [{"link",
+  "number"}]}``, written atomically, removed at close. Entries whose pid is dead are
+  stale and ignored (and removed when found).
+
+The protocol is JSON lines, one request and one response per line:
+
+    → {"op": "call", "to": "/tmp/modemA", "from": "5551234", "name": "DOE JOHN",
+       "then": "answer,echo"}
+    ← {"ok": true, "number": "1001"}
+    → {"op": "status"}
+    ← {"ok": true, "pid": 4242, "modems": [{"link": …, "number": …, "state": …,
+       "signals": {"dcd": false, "ri": false, "dsr": true, "cts": true}}]}
+    ← {"ok": false, "error": "no modem on link '/tmp/x' in this process"}
+
+``to`` is a LINK path (matched after `os.path.abspath`), a modem name or a number;
+``from`` is a number, ``P`` (private) or ``O`` (out of area); ``then`` is a far-end
+behaviour for the caller once the modem answers (`emulator.farend`). Every request is
+handled on the host's loop, so the exchange is only ever touched from its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import socket
+import stat
+import struct
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from emulator.farend import validate_for_caller
+from emulator.host import ModemHost
+from emulator.line import CallerId
+from linelab.errors import LinelabError
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST = 64 * 1024
+NUMBER = re.compile(r"[0-9*#+]{1,32}")
+_UCRED = struct.Struct("3i")  # struct ucred {pid_t pid; uid_t uid; gid_t gid;}
+
+
+class ControlError(LinelabError):
+    """The control socket cannot be found, reached or used."""
+
+
+# -- what the server needs from its host ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """One modem as the control socket shows it."""
+
+    link: str | None  # absolute path of its pty symlink, None when it has none
+    name: str
+    number: str
+    state: str = ""
+    signals: dict[str, bool] | None = None
+
+
+class CallPlacer(Protocol):
+    def place_call(self, to: str, caller: CallerId, then: str | None = None) -> object: ...
+
+
+class ControlHost(Protocol):
+    """The host side of the control socket. `HostLinks` adapts a `ModemHost`; tests may
+    use any object with these two members."""
+
+    @property
+    def exchange(self) -> CallPlacer: ...
+
+    def control_links(self) -> Sequence[LinkInfo]: ...
+
+
+class HostLinks:
+    """A `ModemHost` seen by the control socket, with each modem's LINK path.
+
+    `links` maps a modem name to the path of its pty symlink; `set_link()` adds one
+    later (then call `ControlServer.update_registry()`). Read on the loop thread only."""
+
+    def __init__(self, host: ModemHost, links: Mapping[str, str] | None = None) -> None:
+        self.host = host
+        self.links = {name: os.path.abspath(path) for name, path in (links or {}).items()}
+
+    @property
+    def exchange(self) -> CallPlacer:
+        return self.host.exchange
+
+    def set_link(self, name: str, path: str | None) -> None:
+        if path is None:
+            self.links.pop(name, None)
+        else:
+            self.links[name] = os.path.abspath(path)
+
+    def control_links(self) -> list[LinkInfo]:
+        out = []
+        for name, modem in self.host.modems.items():
+            signals = modem.signals
+            out.append(
+                LinkInfo(
+                    self.links.get(name),
+                    name,
+                    modem.number,
+                    modem.engine.state,
+                    {"dcd": signals.dcd, "ri": signals.ri, "dsr": signals.dsr, "cts": signals.cts},
+                )
+            )
+        return out
+
+
+# -- the directory and the registry --------------------------------------------------
+
+
+def default_control_dir(create: bool = True) -> Path:
+    """Where control sockets and registry entries live (created 0700 when `create`)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
+        path = Path(runtime) / "linelab"
+    else:
+        path = Path(tempfile.gettempdir()) / f"linelab-{os.getuid()}"
+    if create:
+        ensure_private_dir(path)
+    return path
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create `path` mode 0700, or check an existing one is ours and private."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise ControlError(f"{path} is not a directory")
+    if info.st_uid != os.getuid():
+        raise ControlError(f"{path} belongs to uid {info.st_uid}, not to us ({os.getuid()})")
+    if info.st_mode & 0o077:
+        raise ControlError(f"{path} is open to other users (mode {info.st_mode & 0o777:o})")
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One running `linelab modem` process as its registry file describes it."""
+
+    pid: int
+    socket: str
+    links: tuple[LinkInfo, ...]
+    path: Path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_registry(directory: Path | None = None) -> list[RegistryEntry]:
+    """Entries of live processes; stale and unreadable files are skipped (stale ones
+    are removed)."""
+    directory = default_control_dir(create=False) if directory is None else directory
+    entries: list[RegistryEntry] = []
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return entries
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        path = directory / name
+        try:
+            raw: Any = json.loads(path.read_text(encoding="utf-8"))
+            pid = int(raw["pid"])
+            sock = str(raw["socket"])
+            links = tuple(
+                LinkInfo(item.get("link"), str(item.get("name", "")), str(item["number"]))
+                for item in raw["links"]
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            log.debug("skipping unreadable registry entry %s", path)
+            continue
+        if not _pid_alive(pid):
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        entries.append(RegistryEntry(pid, sock, links, path))
+    return entries
+
+
+def find_owner(link: str, directory: Path | None = None) -> RegistryEntry | None:
+    """The live process whose modems include LINK (a path, matched absolutely)."""
+    wanted = os.path.abspath(link)
+    for entry in read_registry(directory):
+        if any(info.link == wanted for info in entry.links):
+            return entry
+    return None
+
+
+def _write_registry(path: Path, socket_path: str, links: Sequence[LinkInfo]) -> None:
+    body = {
+        "pid": os.getpid(),
+        "socket": socket_path,
+        "links": [{"link": i.link, "name": i.name, "number": i.number} for i in links],
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(body, handle)
+    os.replace(tmp, path)
+
+
+# -- the server ----------------------------------------------------------------------
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of a connected Unix socket."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    _pid, uid, _gid = _UCRED.unpack(raw)
+    return int(uid)
+
+
+Handler = Callable[["ControlServer", dict[str, Any]], dict[str, Any]]
+
+
+class ControlServer:
+    """A running control socket. Create it with `start_control_server`."""
+
+    def __init__(self, host: ControlHost, path: str, registry: Path | None) -> None:
+        self.host = host
+        self.path = path
+        self.registry = registry
+        self._server: asyncio.AbstractServer | None = None
+        self.allowed_uid = os.getuid()
+
+    def update_registry(self) -> None:
+        """Rewrite the registry entry (call after adding or removing modems)."""
+        if self.registry is not None:
+            _write_registry(self.registry, self.path, self.host.control_links())
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            sock = writer.get_extra_info("socket")
+            uid = peer_uid(sock) if sock is not None else -1
+            if uid != self.allowed_uid:
+                log.warning("control socket: refused a connection from uid %s", uid)
+                await self._reply(writer, {"ok": False, "error": "permission denied"})
+                return
+            while True:
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.IncompleteReadError:
+                    return
+                except asyncio.LimitOverrunError:
+                    await self._reply(writer, {"ok": False, "error": "request too long"})
+                    return
+                await self._reply(writer, self.handle_line(line))
+        except (ConnectionError, OSError) as exc:
+            log.debug("control connection ended: %s", exc)
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    @staticmethod
+    async def _reply(writer: asyncio.StreamWriter, response: dict[str, Any]) -> None:
+        writer.write(json.dumps(response).encode() + b"\n")
+        await writer.drain()
+
+    def handle_line(self, line: bytes) -> dict[str, Any]:
+        """One request line to one response (a caller mistake is a response, not a raise)."""
+        try:
+            request: Any = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {"ok": False, "error": "request is not JSON"}
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "request must be a JSON object"}
+        handler = _HANDLERS.get(str(request.get("op")))
+        if handler is None:
+            return {"ok": False, "error": f"unknown op {request.get('op')!r}"}
+        try:
+            return handler(self, request)
+        except LinelabError as exc:
+            return {"ok": False, "error": str(exc)}
+
+    def resolve(self, to: str) -> LinkInfo | None:
+        """The modem a request means by `to`: LINK path, modem name or number."""
+        links = self.host.control_links()
+        absolute = os.path.abspath(to) if "/" in to else None
+        for info in links:
+            if absolute is not None and info.link == absolute:
+                return info
+        for info in links:
+            if to in (info.name, info.number):
+                return info
+        return None
+
+    def close(self) -> None:
+        """Stop serving and remove the socket and registry entry (idempotent)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for leftover in (self.path, self.registry):
+            if leftover is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
+
+    async def aclose(self) -> None:
+        server = self._server
+        self.close()
+        if server is not None:
+            await server.wait_closed()
+
+
+def caller_from(source: str, name: str | None) -> CallerId:
+    """A CallerId from ``--from NUMBER|P|O`` and ``--name``."""
+    if source in ("P", "O"):
+        return CallerId(None, name, number_absent=source, name_absent=None if name else source)
+    if not NUMBER.fullmatch(source):
+        raise ControlError(f"bad caller number {source!r} (digits, or P or O)")
+    return CallerId(source, name)
+
+
+def _op_call(server: ControlServer, request: dict[str, Any]) -> dict[str, Any]:
+    to, source = request.get("to"), request.get("from")
+    name, then = request.get("name"), request.get("then")
+    if not isinstance(to, str) or not isinstance(source, str):
+        return {"ok": False, "error": "call needs 'to' and 'from' as text"}
+    if name is not None and not isinstance(name, str):
+        return {"ok": False, "error": "'name' must be text"}
+    if then is not None and not isinstance(then, str):
+        return {"ok": False, "error": "'then' must be a behaviour string"}
+    target = server.resolve(to)
+    if target is None:
+        return {"ok": False, "error": f"no modem {to!r} in this process"}
+    behaviour = str(validate_for_caller(then)) if then else None
+    server.host.exchange.place_call(target.number, caller_from(source, name), behaviour)
+    return {"ok": True, "number": target.number, "link": target.link}
+
+
+def _op_status(server: ControlServer, request: dict[str, Any]) -> dict[str, Any]:
+    modems = [
+        {
+            "link": i.link,
+            "name": i.name,
+            "number": i.number,
+            "state": i.state,
+            "signals": i.signals or {},
+        }
+        for i in server.host.control_links()
+    ]
+    return {"ok": True, "pid": os.getpid(), "modems": modems}
+
+
+_HANDLERS: dict[str, Handler] = {"call": _op_call, "status": _op_status}
+
+
+async def start_control_server(
+    host: ModemHost | ControlHost,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    links: Mapping[str, str] | None = None,
+    register: bool = True,
+) -> ControlServer:
+    """Serve `host`'s control socket on the running loop (await it on the host's loop;
+    from another thread use ``asyncio.run_coroutine_threadsafe(..., host.loop)``).
+
+    `host` is a `ModemHost` (wrapped in `HostLinks` with `links`, modem name -> LINK
+    path) or any `ControlHost`. `path` defaults to ``<default_control_dir()>/<pid>.sock``.
+    With `register`, a registry entry listing the modems is written next to the socket
+    so `linelab call LINK` finds this process; `ControlServer.close()` removes both.
+    """
+    target: ControlHost = HostLinks(host, links) if isinstance(host, ModemHost) else host
+    if path is None:
+        directory = default_control_dir()
+        sock_path = str(directory / f"{os.getpid()}.sock")
+    else:
+        sock_path = os.path.abspath(path)
+        directory = Path(sock_path).parent
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.lstat(sock_path).st_mode):
+            os.unlink(sock_path)  # a leftover of a dead process with our pid
+    server = ControlServer(
+        target, sock_path, directory / f"{os.getpid()}.json" if register else None
+    )
+    # The umask makes the socket 0600 from birth: no window where others could connect.
+    old = os.umask(0o177)
+    try:
+        server._server = await asyncio.start_unix_server(
+            server._serve, sock_path, limit=MAX_REQUEST
+        )
+    finally:
+        os.umask(old)
+    os.chmod(sock_path, 0o600)
+    server.update_registry()
+    return server
+
+
+# -- the client ----------------------------------------------------------------------
+
+
+def request(path: str, message: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    """Send one request to the control socket at `path` and return its response."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            # A refusing server answers and closes at once: read its answer anyway.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(json.dumps(message).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except FileNotFoundError:
+            raise ControlError(f"no control socket at {path}") from None
+        except ConnectionRefusedError:
+            raise ControlError(f"nothing is serving the control socket {path}") from None
+        except TimeoutError:
+            raise ControlError(f"control socket {path} did not answer in {timeout} s") from None
+        except OSError as exc:
+            raise ControlError(f"control socket {path}: {exc.strerror or exc}") from None
+    try:
+        response: Any = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ControlError(f"control socket {path} gave a malformed answer") from None
+    if not isinstance(response, dict):
+        raise ControlError(f"control socket {path} gave a malformed answer")
+    return response
