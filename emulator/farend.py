@@ -243,6 +243,11 @@ class ScriptedEnd:
     def __init__(self, behaviour: str | Behaviour, clock: Clock) -> None:
         self.behaviour = as_behaviour(behaviour)
         self.clock = clock
+        # The clock reading of the last event or tick. Work that is due "now" is reported
+        # as due at this instant, never at a fresh clock reading: on real time a fresh
+        # reading is always a little later than the `now` the exchange's tick() compares
+        # against, and the work would never run.
+        self._seen = clock.now()
         self.line: Line | None = None
         self.state: _CallState = "idle"
         self.rate: int | None = None  # rate of the current call, once connected
@@ -269,6 +274,7 @@ class ScriptedEnd:
     # -- LinePeer ----------------------------------------------------------------
     def line_event(self, event: LineEvent) -> None:
         """Record an event from the exchange; requests follow from tick()."""
+        self._seen = self.clock.now()
         if isinstance(event, IncomingCall):
             if self.state == "idle" and self.behaviour.kind == "answer":
                 self.state = "ringing"
@@ -302,7 +308,7 @@ class ScriptedEnd:
 
     def next_deadline(self) -> float | None:
         """When tick() next has work to do (None: nothing scheduled)."""
-        now = self.clock.now()
+        now = self._seen
         times = [t for t in (self._answer_at, self._hangup_at, self._drop_at) if t is not None]
         if self._bytes_done():
             times.append(now)
@@ -316,7 +322,7 @@ class ScriptedEnd:
         line = self.line
         if line is None:
             return
-        now = self.clock.now()
+        now = self._seen = self.clock.now()
         if self._answer_at is not None and self._answer_at <= now:
             self._answer_at = None
             self.state = "answering"

@@ -8,9 +8,12 @@ is waiting in a linelab wait**. There are two kinds of actor:
 
 - event loops made by `VirtualTime.new_event_loop()`. A loop is "waiting" when it has
   nothing runnable: no ready callbacks, and no I/O ready on any of its file descriptors
-  after a short real-time grace period (`grace`, 2 ms by default). The grace matters
+  after a short real-time grace period (`grace`, 20 ms by default). The grace matters
   because a Linux pty hands written bytes to the other end through deferred kernel
-  work, so "nothing is readable" can be briefly true while data is in flight;
+  work, so "nothing is readable" can be briefly true while data is in flight. 2 ms
+  was enough on an idle machine but not with four test runs in parallel on two
+  cores (bytes still in the pty when the clock jumped); 20 ms was reliable there.
+  Each jump costs one grace period of wall time;
 - threads that call `VirtualTime.wait()` (a TAPI app blocked in lineGetMessage, a
   scenario step, a test). The thread that made the `VirtualTime`, and every thread
   that has ever called `wait()` or `register_actor()`, is an actor for as long as it
@@ -150,7 +153,7 @@ class VirtualTime:
     `grace` is the real time a loop listens for in-flight I/O before it counts as idle.
     """
 
-    def __init__(self, start: float = 0.0, *, grace: float = 0.002) -> None:
+    def __init__(self, start: float = 0.0, *, grace: float = 0.02) -> None:
         self._now = start
         self.grace = grace
         self._lock = threading.Lock()

@@ -161,6 +161,11 @@ class CoreState:
         """Register a provider's devices (device IDs in order; no LINE_CREATE)."""
         with self.op():
             self.providers.append(provider)
+            # A provider with no lines yet must still learn where to report, or it
+            # could never announce a device with LINE_CREATE.
+            attach = getattr(provider, "attach", None)
+            if attach is not None:
+                attach(self.events, self._get_loop)
             for line in provider.lines():
                 self._register_device(line)
 

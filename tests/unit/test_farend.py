@@ -392,3 +392,30 @@ def test_unbound_end_is_inert() -> None:
     end.tick()
     assert end.rx_room() == 0
     assert "answer" in repr(end)
+
+
+class _CreepingClock:
+    """Real time in miniature: every reading is a little later than the one before."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def now(self) -> float:
+        self.t += 1e-6
+        return self.t
+
+
+def test_work_due_now_is_due_before_any_later_clock_reading() -> None:
+    # Regression: an echo end reported "due at clock.now()", which on real time is
+    # always later than the `now` the exchange's tick() had read first, so it never ran.
+    clock = _CreepingClock()
+    line = FakeLine()
+    end = ScriptedEnd(parse_behaviour("answer,echo"), clock)
+    end.bind(line)
+    end.line_event(IncomingCall(CallerId(number="1001")))
+    end.tick()
+    end.line_event(Connected(33600))
+    end.line_event(Data(b"ping"))
+    later = clock.now()
+    deadline = end.next_deadline()
+    assert deadline is not None and deadline <= later
