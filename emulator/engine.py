@@ -44,9 +44,18 @@ Calls: ATD waits S6 before blind dialling (X0, X1, X3) or checks for dial tone (
 X4: NO DIALTONE after S6 without one), spends the dial string's pauses (`,` S8,
 `!` flash, digit time), then hands the digits to the exchange and waits S7 for
 carrier. The exchange's events decide the outcome; `emulator.results.gate` turns it
-into what the X level allows. Incoming calls ring on the profile's cadence; the
-first RING is followed by caller ID (+VCID=1 formatted, 2 hex, from
-`emulator.callerid`), and S0 answers on the S0-th ring unless DTR is off under &D2.
+into what the X level allows. Incoming calls ring on the profile's cadence (RI on
+during each burst); S0 answers `AUTO_ANSWER_DELAY` (50 ms) after the S0-th RING
+(so RI is seen on for that burst too) unless DTR is off under &D2.
+
+Caller ID is sent by the network in the silence after the first ring burst, so the
+modem prints it (+VCID=1 formatted, 2 hex, from `emulator.callerid`) after the first
+RING and before the second: `caller_id_delay()` after the first RING starts, i.e.
+the burst, 0.5 s of silence and the FSK time of the message (about 3.1 s for a named
+caller on the default cadence). It is only sent while the line is on hook: with
+S0=1 (or an ATA during the first burst) the modem answers before it arrives, shows
+no caller ID and +VRID has none for that call, as on real modems. Use S0=2 to see
+caller ID before auto-answer.
 
 Back-pressure: in data mode `dte_room()` is the far end's `send_room()` (which
 grows when the *far* DTE reads, without this engine's listener firing: drivers
@@ -123,8 +132,33 @@ _CALL_STATES = frozenset({"dialing", "answering", "online", "online_command", "c
 OUTPUT_LIMIT = 8192
 # Seconds after the last ring of an unanswered call before S1 clears.
 S1_CLEAR_DELAY = 8.0
+# &K values: RTS/CTS flow control (3, and 6 = both), XON/XOFF from the DTE (4, 5, 6);
+# &K5 is "transparent": XON/XOFF act and still reach the far end.
+_HARDWARE_FLOW = frozenset({3, 6})
+_SOFTWARE_FLOW = frozenset({4, 5, 6})
+XON, XOFF = 0x11, 0x13
 # Room advertised for DTE input while the line is dead (bytes are discarded there).
 _DISCARD_ROOM = 4096
+# Caller ID timing (Bellcore GR-30 / Bell 202 on-hook data): the FSK starts at least
+# 0.5 s after the first ring burst ends; it is a channel seizure of 300 alternating
+# bits and 180 mark bits, then 10 bits (start, 8 data, stop) per message byte at
+# 1200 bit/s. The modem prints the block once the whole message is in.
+CID_GAP = 0.5
+CID_BAUD = 1200
+CID_PREAMBLE_BITS = 300 + 180
+# Seconds from the S0-th RING to going off hook (RI is on meanwhile).
+AUTO_ANSWER_DELAY = 0.05
+
+
+def caller_id_delay(cadence: tuple[float, ...], message_bytes: int) -> float:
+    """Seconds from the start of the first RING to the caller ID block: the first
+    burst, `CID_GAP`, and the FSK time of a `message_bytes` message (about 3.1 s for
+    a 27-byte MDMF message on the 2 s on, 4 s off cadence). It never comes later
+    than the middle of the first silence, so it always precedes the second RING."""
+    on = cadence[0]
+    off = cadence[1] if len(cadence) > 1 else on
+    fsk = (CID_PREAMBLE_BITS + 10 * message_bytes) / CID_BAUD
+    return on + min(CID_GAP + fsk, off / 2)
 
 
 @dataclass(frozen=True)
@@ -181,9 +215,10 @@ class ModemEngine:
         self._out = bytearray()
         self._echo = bytearray()  # echo of this receive_dte call, traced as one record
         self._rx_hold = bytearray()  # peer data that arrived in online-command state
+        self._xoff = False  # the DTE sent XOFF (software flow control, data mode)
         self._timers: dict[str, float] = {}
         self._listener: Callable[[], None] | None = None
-        self._snapshot: tuple[int, Signals, float | None] | None = None
+        self._snapshot: tuple[int, Signals, float | None, bool] | None = None
         # call progress
         self._dial = parse_dial("", comma_pause=0.0, dtmf_ms=0, pulse=False)
         self._dial_phase = "digits"
@@ -215,14 +250,15 @@ class ModemEngine:
         dcd = True if self.regs.setting("&C") == 0 else carrier
         dsr = True if self.regs.setting("&S") == 0 else carrier
         cts = True
-        if self.regs.setting("&K") == 3 and self.state == "online":
+        if self.regs.setting("&K") in _HARDWARE_FLOW and self.state == "online":
             cts = self._data_room() > 0
         return Signals(dcd=dcd, ri=self._ring_on, dsr=dsr, cts=cts)
 
     def read_dte(self, max_bytes: int = -1) -> bytes:
         """Take up to `max_bytes` (all if negative) of the bytes queued for the DTE.
-        Under &K3 nothing is given while RTS is off (hardware flow control)."""
-        if self.regs.setting("&K") == 3 and not self.rts:
+        Nothing is given while RTS is off under &K3/&K6 (hardware flow control) or
+        after the DTE sent XOFF under &K4-&K6 (software flow control)."""
+        if self._dte_held():
             return b""
         n = len(self._out) if max_bytes < 0 else min(max_bytes, len(self._out))
         data = bytes(self._out[:n])
@@ -230,6 +266,13 @@ class ModemEngine:
         if data:
             self._changed()
         return data
+
+    def _dte_held(self) -> bool:
+        flow = self.regs.setting("&K")
+        if flow in _HARDWARE_FLOW and not self.rts:
+            return True
+        # XOFF holds data-mode output only, so results of an escape still get through.
+        return self._xoff and self.state == "online"
 
     def dte_pending(self) -> int:
         """Bytes queued for the DTE."""
@@ -425,7 +468,7 @@ class ModemEngine:
             for field in ("dcd", "ri", "dsr", "cts"):
                 if getattr(signals, field) != getattr(old, field):
                     self._record("line", f"{field.upper()}={int(getattr(signals, field))}")
-        snapshot = (len(self._out), signals, self.next_deadline())
+        snapshot = (len(self._out), signals, self.next_deadline(), self._dte_held())
         if snapshot != self._snapshot:
             self._snapshot = snapshot
             if self._listener is not None:
@@ -681,6 +724,10 @@ class ModemEngine:
                 self._call_failed("NO CARRIER")
         elif name == "ring":
             self._ring_tick()
+        elif name == "autoanswer":
+            self._auto_answer()
+        elif name == "cid":
+            self._caller_id_received()
         elif name == "escape":
             self._escape_timer()
         elif name == "loss":
@@ -737,6 +784,7 @@ class ModemEngine:
         if self.line is not None:
             self.line.hangup()
         self._rx_hold.clear()
+        self._xoff = False
         self.rate = 0
 
     def _hang_up(self) -> None:
@@ -764,15 +812,24 @@ class ModemEngine:
             self.regs.force(S_RING_COUNT, count)
             self._result("RING", unsolicited=True)
             if self._ring_step == 0 and self._caller is not None:
-                when = self._caller_when or datetime.now()
-                self.last_caller = (self._caller, when)
-                self._show_caller_id(self._caller, when, self.regs.setting("+VCID"), True)
+                # Caller ID is sent in the silence after this first burst (d7); it is
+                # never sent once the line is off hook, so S0=1 or an early ATA sees none.
+                self._timers["cid"] = self.clock.now() + caller_id_delay(
+                    cadence, len(callerid.wire_message(self._caller, self._when()))
+                )
             auto = self.regs[S_AUTO_ANSWER]
-            dtr_refuses = not self.dtr and self.regs.setting("&D") == 2
-            if auto > 0 and count >= auto and not dtr_refuses:
-                self._answer()
-                return
+            if auto > 0 and count >= auto and not self._dtr_refuses_calls():
+                # Off hook a moment after the RING, so that RI is seen on for this
+                # burst too (tcpser#27: RI wrong with S0=1).
+                self._timers["autoanswer"] = self.clock.now() + AUTO_ANSWER_DELAY
         self._timers["ring"] = self.clock.now() + cadence[self._ring_step % len(cadence)]
+
+    def _dtr_refuses_calls(self) -> bool:
+        return not self.dtr and self.regs.setting("&D") == 2
+
+    def _auto_answer(self) -> None:
+        if self.state == "ringing" and not self._dtr_refuses_calls():
+            self._answer()
 
     def _ring_tick(self) -> None:
         if self.state != "ringing":
@@ -782,7 +839,20 @@ class ModemEngine:
 
     def _stop_ringing(self) -> None:
         self._timers.pop("ring", None)
+        self._timers.pop("cid", None)
+        self._timers.pop("autoanswer", None)
         self._ring_on = False
+
+    def _when(self) -> datetime:
+        return self._caller_when or datetime.now()
+
+    def _caller_id_received(self) -> None:
+        """The caller ID message has arrived (between the first and second RING)."""
+        if self.state != "ringing" or self._caller is None:
+            return
+        when = self._when()
+        self.last_caller = (self._caller, when)
+        self._show_caller_id(self._caller, when, self.regs.setting("+VCID"), True)
 
     def _show_caller_id(
         self, caller: CallerId, when: datetime, mode: int, unsolicited: bool
@@ -808,6 +878,11 @@ class ModemEngine:
 
     def _data_byte(self, byte: int) -> None:
         now = self.clock.now()
+        flow = self.regs.setting("&K")
+        if byte in (XON, XOFF) and flow in _SOFTWARE_FLOW:
+            self._xoff = byte == XOFF
+            if flow != 5:
+                return
         esc = self.regs[S_ESCAPE_CHAR]
         guard = self.regs[S_GUARD_TIME] * 0.02
         if esc > 127:
@@ -868,6 +943,8 @@ class ModemEngine:
         elif mode == 2 and self.state in _CALL_STATES:
             self._hang_up()
             self._result("OK")
+        elif mode == 2 and self._voice_offhook:
+            self._hang_up()  # off hook after "ATD…;": hang up, no result (command state)
         elif mode == 3:
             self._reset()
 

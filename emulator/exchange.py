@@ -49,7 +49,7 @@ from linelab.errors import LinelabError
 
 # Rates a line supports when its peer states none (scripted ends): V.21 to V.90 down.
 ALL_RATES: tuple[int, ...] = (
-    300, 1200, 2400, 4800, 7200, 9600, 12000, 14400, 16800, 19200, 21600, 24000,
+    300, 600, 1200, 2400, 4800, 7200, 9600, 12000, 14400, 16800, 19200, 21600, 24000,
     26400, 28800, 31200, 33600, 38400, 57600, 115200,
 )  # fmt: skip
 FIRST_NUMBER = 1001

@@ -95,5 +95,24 @@ def diagram_document() -> str:
         "# Modem states\n\n"
         "Generated from `emulator/states.py` (`TRANSITIONS`) by `tools/gen_diagrams.py`;"
         " do not edit by hand.\n\n"
-        "```mermaid\n" + mermaid() + "```\n"
+        "```mermaid\n" + mermaid() + "```\n" + _TIMING
     )
+
+
+# Figures from emulator.engine (a unit test checks that they agree).
+_TIMING = """
+## Ringing and caller ID
+
+- RING is reported at the start of each ring burst of the profile's cadence (default
+  2 s on, 4 s off); RI is on during each burst only, and S1 counts the RINGs (it
+  clears 8 s after the ringing stops).
+- Caller ID (`+VCID=1` formatted, `+VCID=2` hex) is sent by the network in the silence
+  after the *first* burst, so it is printed after the first RING and before the
+  second: 0.5 s after the burst ends plus the Bell 202 FSK time of the message
+  (300 seizure bits, 180 mark bits and 10 bits per byte at 1200 bit/s), about 3.1 s
+  after the first RING for a caller with a name. It never comes later than the
+  middle of the first silence. `+VRID` repeats the last one received.
+- S0=n answers 0.05 s after the n-th RING (RI is on meanwhile). Caller ID is only
+  sent on hook, so with S0=1 (or ATA during the first burst) no caller ID is shown
+  and `+VRID` has none for that call; use S0=2 to see it before auto-answer.
+"""

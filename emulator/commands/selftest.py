@@ -80,10 +80,12 @@ def _script(sim: Sim, profile: str) -> None:
     command(alice, "ATI3", b"OK")
     command(bob, "AT+VCID=1;S0=2", b"OK")
     command(alice, "ATE1V1X4 DT1002", b"CONNECT", within=60.0)
-    # Bob's side: two RINGs, caller ID after the first, then auto-answer on S0=2.
+    # Bob's side: RING, caller ID in the silence after it, RING, then auto-answer on
+    # S0=2 (the bytes are checked in this order).
     wait_for(bob, b"RING", 1.0, "first ring")
     wait_for(bob, b"NMBR = 1001", 1.0, "caller ID number")
     wait_for(bob, b"NAME = ALICE", 1.0, "caller ID name")
+    wait_for(bob, b"RING", 1.0, "second ring, after the caller ID")
     wait_for(bob, b"CONNECT", 60.0, "auto-answer")
     _check(alice.signals.dcd and bob.signals.dcd, "DCD is not on at both ends")
 

@@ -6,6 +6,7 @@ from engine_helpers import at, connect, one_modem, quiet_at, two_modems
 
 from emulator.engine import OUTPUT_LIMIT
 from emulator.line import CallerId
+from emulator.trace import TraceRecord
 
 OK = b"\r\nOK\r\n"
 
@@ -148,7 +149,7 @@ def test_peer_data_is_never_dropped_even_past_the_bound() -> None:
 
 def test_unsolicited_results_beyond_the_bound_are_dropped_and_counted() -> None:
     sim, a = one_modem()
-    records = []
+    records: list[TraceRecord] = []
     a._trace = records.append
     sim.modems.remove(a)
     a.receive_dte(b"AT" + b" " * (OUTPUT_LIMIT - 4) + b"\r")  # fill the buffer with echo

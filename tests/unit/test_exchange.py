@@ -22,6 +22,7 @@ from emulator.line import (
     Ringback,
     Unobtainable,
 )
+from emulator.trace import TraceRecord
 from linelab.clock import VirtualClock
 from linelab.errors import LinelabError
 
@@ -195,7 +196,7 @@ def test_detach_ends_the_call() -> None:
 
 
 def test_trace_records_exchange_events() -> None:
-    records = []
+    records: list[TraceRecord] = []
     clock = VirtualClock()
     ex = Exchange(clock, trace=records.append)
     ex.attach(RecordingPeer())
