@@ -121,8 +121,7 @@ def set_default_host(
 
 
 def _host_closed(host: ModemHost) -> bool:
-    # ModemHost has no public "closed" yet; its private flag is what close() sets.
-    return bool(getattr(host, "_closed", False))
+    return host.closed
 
 
 def parse_url(url: str) -> tuple[str, str | None, str | None]:

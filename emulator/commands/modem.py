@@ -1,0 +1,380 @@
+"""`linelab modem LINK[=NUMBER] …`: virtual modems on ptys that any program can open.
+
+One modem per LINK, all on one exchange so they can call each other by number
+(default numbers 1001, 1002 … skipping those given). stdout carries only one ready
+line per modem, in argument order, flushed once its link exists and the modem has
+answered AT through the pty:
+
+    READY link=/tmp/modemA pty=/dev/pts/5 number=1001 [rfc2217=127.0.0.1:P] control=…
+
+Logs go to stderr. SIGINT or SIGTERM removes the links and exits 0. A LINK that is a
+dangling symlink, or a symlink to a pty that no running linelab owns, is replaced with
+a warning; anything else already there is an error (exit 2), as are an unknown
+profile, a malformed behaviour and a port in use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import re
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.control import ControlServer, LinkInfo, find_owner, start_control_server
+from emulator.engine import Signals
+from emulator.farend import Behaviour, parse_behaviour
+from emulator.host import HostedModem, ModemHost
+from emulator.profile import DEFAULT_PROFILE, Profile, load_profile
+from emulator.pty import PtyPort, is_pty_path
+from emulator.trace import TraceSink
+from linelab.errors import LinelabError
+
+log = logging.getLogger("linelab.modem")
+
+_NUMBER = re.compile(r"[0-9*#+]{1,32}")
+FIRST_NUMBER = 1001
+READY_TIMEOUT = 10.0  # seconds a modem may take to answer the readiness AT
+RFC2217_MODULE = "emulator.rfc2217"
+
+
+class ModemCommandError(LinelabError):
+    """`linelab modem` cannot start as asked."""
+
+
+# -- planning: everything that can be checked before anything is created ----------
+
+
+@dataclass
+class LinkPlan:
+    link: str  # absolute path
+    number: str
+    name: str
+    rfc2217: int | None = None
+    replace: str | None = None  # warning text when an old link is replaced
+
+
+@dataclass
+class Plan:
+    links: list[LinkPlan]
+    profile: Profile
+    far: list[tuple[str, Behaviour]] = field(default_factory=list)
+    trace: str | None = None
+    time_scale: float = 1.0
+    rfc2217_bind: str = "127.0.0.1"
+    hangup_on_carrier_loss: bool = False
+    control: str | None = None
+
+
+def check_link(link: str) -> str | None:
+    """Whether LINK may be (re)created: None if nothing is there, a warning if a
+    stale link will be replaced; raises ModemCommandError otherwise."""
+    if not os.path.lexists(link):
+        parent = os.path.dirname(link)
+        if not os.path.isdir(parent):
+            raise ModemCommandError(f"cannot create {link}: {parent} is not a directory")
+        return None
+    if not os.path.islink(link):
+        raise ModemCommandError(f"{link} exists and is not a symlink of ours; not touching it")
+    target = os.path.join(os.path.dirname(link), os.readlink(link))
+    if not os.path.exists(target):
+        return f"replacing dangling link {link} -> {target}"
+    if not is_pty_path(target):
+        raise ModemCommandError(f"{link} is a link to {target}, not to a pty; not touching it")
+    owner = find_owner(link)
+    if owner is not None and owner.pid != os.getpid():
+        raise ModemCommandError(f"{link} belongs to a running linelab modem (pid {owner.pid})")
+    return f"replacing stale link {link} -> {target} (no running linelab owns it)"
+
+
+def _split_assignment(text: str, what: str) -> tuple[str, str]:
+    left, sep, right = text.partition("=")
+    if not sep or not left or not right:
+        raise ModemCommandError(f"malformed {what} {text!r}")
+    return left, right
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    """Check the command line completely; raise ModemCommandError (exit 2) on anything."""
+    profile = load_profile(args.profile)
+    far: list[tuple[str, Behaviour]] = []
+    for item in args.far:
+        number, text = _split_assignment(item, "--far (want NUMBER=BEHAVIOUR)")
+        if not _NUMBER.fullmatch(number):
+            raise ModemCommandError(f"--far {item!r}: {number!r} is not a phone number")
+        far.append((number, parse_behaviour(text)))
+    if len(args.rfc2217) > len(args.links):
+        raise ModemCommandError(
+            f"{len(args.rfc2217)} --rfc2217 ports for {len(args.links)} links"
+            " (the i-th port serves the i-th LINK)"
+        )
+    raw: list[tuple[str, str | None]] = []
+    for item in args.links:
+        link, sep, number = item.partition("=")
+        if sep and not _NUMBER.fullmatch(number):
+            raise ModemCommandError(f"{item!r}: {number!r} is not a phone number")
+        if not link:
+            raise ModemCommandError(f"{item!r}: empty LINK")
+        raw.append((os.path.abspath(link), number if sep else None))
+    paths = [link for link, _ in raw]
+    for link in paths:
+        if paths.count(link) > 1:
+            raise ModemCommandError(f"{link} is given twice")
+    given = [n for _, n in raw if n is not None] + [n for n, _ in far]
+    for number in given:
+        if given.count(number) > 1:
+            raise ModemCommandError(f"number {number} is given twice")
+    taken = set(given)
+    next_free = FIRST_NUMBER
+    names: set[str] = set()
+    plans: list[LinkPlan] = []
+    for i, (link, wanted) in enumerate(raw):
+        if wanted is None:
+            while str(next_free) in taken:
+                next_free += 1
+            wanted = str(next_free)
+            taken.add(wanted)
+        name = os.path.basename(link) or link
+        base, n = name, 2
+        while name in names:
+            name, n = f"{base}-{n}", n + 1
+        names.add(name)
+        port = args.rfc2217[i] if i < len(args.rfc2217) else None
+        plans.append(LinkPlan(link, wanted, name, port, check_link(link)))
+    return Plan(
+        links=plans,
+        profile=profile,
+        far=far,
+        trace=args.trace,
+        time_scale=args.time_scale,
+        rfc2217_bind=args.rfc2217_bind,
+        hangup_on_carrier_loss=args.hangup_on_carrier_loss,
+        control=args.control,
+    )
+
+
+# -- running -------------------------------------------------------------------------
+
+
+class _ControlAdapter:
+    """What the control socket needs from us (emulator.control.ControlHost)."""
+
+    def __init__(self, host: ModemHost, ports: list[tuple[LinkPlan, PtyPort]]) -> None:
+        self.host = host
+        self.ports = ports
+
+    @property
+    def exchange(self) -> Any:
+        return self.host.exchange
+
+    def control_links(self) -> Sequence[LinkInfo]:
+        return [
+            LinkInfo(
+                link=plan.link,
+                name=port.modem.name,
+                number=port.modem.number,
+                state=port.modem.engine.state,
+                signals=_signal_dict(port.modem.signals),
+            )
+            for plan, port in self.ports
+        ]
+
+
+def _signal_dict(signals: Signals) -> dict[str, bool]:
+    return {"dcd": signals.dcd, "ri": signals.ri, "dsr": signals.dsr, "cts": signals.cts}
+
+
+async def probe(port: PtyPort, timeout: float = READY_TIMEOUT) -> None:
+    """Open the pty as a client would, send AT and wait for the modem's answer."""
+    loop = asyncio.get_running_loop()
+    fd = os.open(port.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    got = bytearray()
+    answered = loop.create_future()
+    defaults = port.modem.engine.profile.defaults
+    # A profile with Q1 gives no result code: its echo is the answer then (E0Q1 too:
+    # the port having taken our open is all there is to see).
+    answers = [b"OK\r\n", b"0\r"] if defaults.get("Q", 0) == 0 else [b"AT\r"]
+    mute = defaults.get("Q", 0) == 1 and defaults.get("E", 1) == 0
+
+    def readable() -> None:
+        try:
+            got.extend(os.read(fd, 1024))
+        except BlockingIOError:
+            return
+        if any(a in got for a in answers) and not answered.done():
+            answered.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        os.write(fd, b"AT\r")
+        async with asyncio.timeout(timeout):
+            if mute:
+                while not port.client_open:
+                    await asyncio.sleep(0.01)
+            else:
+                await answered
+    except TimeoutError:
+        raise ModemCommandError(
+            f"{port.modem.name}: no answer to AT on {port.path} within {timeout} s"
+            f" (got {bytes(got)!r})"
+        ) from None
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+async def start_rfc2217(modem: HostedModem, bind: str, port: int) -> Any:
+    """The RFC 2217 hook: ``emulator.rfc2217.start_rfc2217_server(modem, bind, port)``,
+    a coroutine returning a server with ``.port`` (the bound port) and ``close()``."""
+    try:
+        module = importlib.import_module(RFC2217_MODULE)
+        start = module.start_rfc2217_server
+    except (ImportError, AttributeError):
+        raise ModemCommandError("--rfc2217: no RFC 2217 server in this build") from None
+    try:
+        return await start(modem, bind, port)
+    except OSError as exc:
+        raise ModemCommandError(f"--rfc2217 {bind}:{port}: {exc.strerror or exc}") from None
+
+
+def open_trace(path: str) -> TraceSink:
+    """The --trace hook: a JSON-lines `emulator.transcript.TranscriptWriter`."""
+    from emulator.transcript import TranscriptWriter
+
+    try:
+        return TranscriptWriter(path)
+    except OSError as exc:
+        raise ModemCommandError(f"--trace {path}: {exc.strerror or exc}") from None
+
+
+async def serve(plan: Plan, stop: asyncio.Event) -> None:
+    """Start every modem, print the ready lines, run until `stop` is set, clean up."""
+    loop = asyncio.get_running_loop()
+    trace = open_trace(plan.trace) if plan.trace else None
+    host = ModemHost(loop, time_scale=plan.time_scale, trace=trace)
+    ports: list[tuple[LinkPlan, PtyPort]] = []
+    servers: list[Any] = []
+    control: ControlServer | None = None
+    try:
+        for number, behaviour in plan.far:
+            host.exchange.set_far(number, behaviour)
+        for item in plan.links:
+            modem = host.add_modem(item.name, item.number, plan.profile)
+            if item.replace:
+                log.warning("%s", item.replace)
+            port = PtyPort(modem, item.link, hangup_on_carrier_loss=plan.hangup_on_carrier_loss)
+            ports.append((item, port))
+        control = await start_control_server(_ControlAdapter(host, ports), plan.control)
+        for item, port in ports:
+            extra = ""
+            if item.rfc2217 is not None:
+                server = await start_rfc2217(port.modem, plan.rfc2217_bind, item.rfc2217)
+                servers.append(server)
+                extra = f" rfc2217={plan.rfc2217_bind}:{server.port}"
+            await probe(port)
+            print(
+                f"READY link={item.link} pty={port.path} number={port.modem.number}"
+                f"{extra} control={control.path}",
+                flush=True,
+            )
+        await stop.wait()
+    finally:
+        for server in servers:
+            with contextlib.suppress(Exception):
+                server.close()
+        if control is not None:
+            control.close()
+        for _, port in ports:
+            port.close()
+        host.close()
+        close = getattr(trace, "close", None)
+        if close is not None:
+            close()
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = make_plan(args)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        loop.run_until_complete(serve(plan, stop))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        loop.close()
+    return 0
+
+
+def _port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+    return value
+
+
+def _time_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"time scale must be positive: {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "modem",
+        help="run virtual modems on ptys (one per LINK)",
+        description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
+    )
+    parser.add_argument(
+        "links", nargs="+", metavar="LINK[=NUMBER]", help="symlink to create for each modem"
+    )
+    parser.add_argument(
+        "--profile", default=DEFAULT_PROFILE, help="bundled profile name or YAML file"
+    )
+    parser.add_argument(
+        "--far",
+        action="append",
+        default=[],
+        metavar="NUMBER=BEHAVIOUR",
+        help="a scripted far end, e.g. 5550000=busy or 5551234=answer,after=3s,echo",
+    )
+    parser.add_argument(
+        "--rfc2217",
+        action="append",
+        default=[],
+        type=_port_number,
+        metavar="PORT",
+        help="serve the i-th LINK over RFC 2217 too (0: any free port)",
+    )
+    parser.add_argument(
+        "--rfc2217-bind", default="127.0.0.1", metavar="ADDR", help="RFC 2217 listen address"
+    )
+    parser.add_argument("--trace", metavar="FILE", help="write a JSON-lines transcript")
+    parser.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=1.0,
+        metavar="F",
+        help="run every modem timer F times faster than real time",
+    )
+    parser.add_argument(
+        "--hangup-on-carrier-loss",
+        action="store_true",
+        help="hang up the pty (SIGHUP to its session) when DCD drops, unless CLOCAL is set",
+    )
+    parser.add_argument("--control", metavar="PATH", help="control socket path")
+    parser.set_defaults(func=run)

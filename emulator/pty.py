@@ -1,0 +1,493 @@
+"""The pty transport: one Linux pseudo-terminal per modem, slave symlinked at a chosen path.
+
+Any program that can open a serial port (minicom, chat, mgetty, pyserial, a TAPI
+provider) opens the symlink and talks AT to the modem. docs/pty.md is the manual; the
+Linux facts this module relies on are checked by tests/integration/test_pty*.py.
+
+How the port behaves
+====================
+- The pty is created raw (``cfmakeraw`` on the shared termios).
+- **Clients come and go.** The emulator keeps only the master open. It counts the
+  slave's open file descriptions from inotify ``IN_OPEN``/``IN_CLOSE_*`` events on the
+  slave device node (devpts sends them like any filesystem), and backs that count with
+  the kernel's own view: while no slave is open the master polls POLLHUP and reads
+  EIO. A first open attaches the modem and raises DTR; the last close drops DTR,
+  detaches the modem (its output is discarded, so the next opener never gets a stale
+  RING or NO CARRIER) and removes every loop reader on the master, so the loop sleeps
+  instead of spinning on the hang-up condition. A close immediately followed by an
+  open is seen as a DTR pulse, as on a real port with HUPCL.
+- **DTR and baud through termios.** A pty has no modem lines; a client drops DTR the
+  POSIX way, by setting the output speed to B0. The master runs in packet mode
+  (TIOCPKT) with EXTPROC set in the shared termios: Linux then posts TIOCPKT_IOCTL to
+  the master on every termios change the client makes, so DTR drops and baud changes
+  are events. EXTPROC also switches off the slave's canonical editing and echo, so it is
+  set only while the client's termios is raw (no ICANON, no ECHO), which every serial
+  program's is; for a cooked-mode client (a login shell after mgetty) it is cleared and
+  termios is re-read on every read and write and every TERMIOS_POLL seconds while that
+  client is open (the bound on noticing a B0 in cooked mode).
+- **Nothing is lost.** Bytes are read from the master only up to the modem's
+  `dte_room()` (in data mode, the far end's free buffer), and the reader is removed
+  when the room is zero, so back-pressure reaches the sending program through the
+  pty's kernel buffer. Output is pulled from the modem only as fast as the master
+  takes it (at most OUTPUT_CHUNK bytes held here, plus the kernel's buffer); the
+  modem's own bound (`ModemEngine.OUTPUT_LIMIT`) then stops the far end.
+- **Carrier loss hangs up the client (option).** With ``hangup_on_carrier_loss``, when
+  DCD drops and the client's termios has CLOCAL clear, the slave is hung up as a real
+  serial port's would be: the emulator opens the slave and calls ``vhangup``
+  (TIOCVHANGUP, needs CAP_SYS_ADMIN). The session leader and foreground process group
+  get SIGHUP and every open slave descriptor reads end-of-file, as after a modem hang-up
+  on /dev/ttyS0. Without the capability it falls back to sending SIGHUP (and SIGCONT)
+  to the slave's session leader and foreground group. TIOCSIG on the master cannot do
+  this: Linux only allows SIGINT, SIGQUIT and SIGTSTP there (EINVAL for SIGHUP), and
+  TIOCVHANGUP on the master hangs up the master itself.
+
+Everything here runs on the host's loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import fcntl
+import logging
+import os
+import select
+import signal
+import struct
+import termios
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+from emulator.engine import Signals
+from emulator.host import HostedModem, ModemHost
+
+log = logging.getLogger(__name__)
+
+# Linux constants the termios module does not export.
+EXTPROC = 0o200000
+TIOCPKT_DATA = 0x00
+TIOCPKT_IOCTL = 0x40
+TIOCVHANGUP = 0x5437
+TIOCGSID = 0x5429
+IN_OPEN = 0x020
+IN_CLOSE_WRITE = 0x008
+IN_CLOSE_NOWRITE = 0x010
+IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
+_INOTIFY_EVENT = struct.Struct("iIII")
+
+READ_CHUNK = 4096  # most bytes taken from the master per read event
+OUTPUT_CHUNK = 4096  # most modem output held here waiting for the master
+TERMIOS_POLL = 0.25  # seconds between termios checks for a cooked-mode client
+
+_SPEEDS: dict[int, int] = {
+    getattr(termios, name): int(name[1:])
+    for name in dir(termios)
+    if name.startswith("B") and name[1:].isdigit()
+}
+
+
+class PtyError(OSError):
+    """The pty or its link could not be set up."""
+
+
+class _Inotify:
+    """inotify(7) through libc: one watch, events read without blocking."""
+
+    def __init__(self, path: str, mask: int) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise PtyError(err, f"inotify_init1: {os.strerror(err)}")
+        self.fd: int = fd
+        if libc.inotify_add_watch(fd, os.fsencode(path), ctypes.c_uint32(mask)) < 0:
+            err = ctypes.get_errno()
+            os.close(fd)
+            raise PtyError(err, f"inotify_add_watch {path}: {os.strerror(err)}")
+
+    def read_masks(self) -> list[int]:
+        """The masks of every queued event, oldest first."""
+        masks: list[int] = []
+        while True:
+            try:
+                buf = os.read(self.fd, 4096)
+            except BlockingIOError:
+                return masks
+            offset = 0
+            while offset < len(buf):
+                _wd, mask, _cookie, length = _INOTIFY_EVENT.unpack_from(buf, offset)
+                masks.append(mask)
+                offset += _INOTIFY_EVENT.size + length
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class PtyPort:
+    """One pty in front of one `HostedModem` (a `emulator.host.ModemPort`).
+
+    ``PtyPort(modem, link="/tmp/modemA")`` creates the pty at once and points `link`
+    at its slave (replacing whatever symlink is there: deciding whether that is allowed
+    is the caller's job, see `emulator.commands.modem`). `close()` removes the link if
+    it still points at our slave, detaches the modem and closes the master."""
+
+    def __init__(
+        self,
+        modem: HostedModem,
+        link: str | os.PathLike[str] | None = None,
+        *,
+        hangup_on_carrier_loss: bool = False,
+    ) -> None:
+        if modem.port is not None:
+            raise PtyError(errno.EBUSY, f"modem {modem.name} already has a transport")
+        self.modem = modem
+        self.host: ModemHost = modem.host
+        self.loop = modem.host.loop
+        self.hangup_on_carrier_loss = hangup_on_carrier_loss
+        self.link = os.path.abspath(link) if link is not None else None
+        self.client_open = False
+        self.opens = 0  # open slave file descriptions, per inotify
+        self.hangups = 0  # carrier-loss hang-ups delivered to clients
+        self.closed = False
+        # Called with True when a client opens the port and False when the last one
+        # closes it (on the loop thread): for status displays and tests.
+        self.client_listeners: list[Callable[[bool], None]] = []
+        self._reading = False
+        self._writing = False
+        self._out = bytearray()
+        self._clocal = False
+        self._event_driven = True
+        self._poll_handle: asyncio.TimerHandle | None = None
+        self._last_rate: int | None = None
+        self._dcd = modem.signals.dcd
+
+        master, slave = os.openpty()
+        try:
+            self.path = os.ttyname(slave)
+            _make_raw(master)
+            fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
+            os.set_blocking(master, False)
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+        # Keep no slave descriptor: only then does the kernel tell us the client left.
+        os.close(slave)
+        self._master = master
+        try:
+            self._inotify = _Inotify(self.path, IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)
+        except BaseException:
+            os.close(master)
+            raise
+        # An epoll set with the master registered for nothing still reports EPOLLHUP:
+        # readable exactly while no slave is open, independent of data reading.
+        self._hup = select.epoll()
+        self._hup.register(master, 0)
+        modem.detach()  # no client yet: DTR off, output discarded
+        self.loop.add_reader(self._inotify.fd, self._on_inotify)
+        if self.link is not None:
+            self._make_link(self.link)
+        log.info("%s: pty %s%s", modem.name, self.path, f" at {self.link}" if self.link else "")
+
+    def __repr__(self) -> str:
+        state = "open" if self.client_open else "idle"
+        return f"<PtyPort {self.modem.name} {self.path} link={self.link} {state}>"
+
+    @property
+    def master_fd(self) -> int:
+        return self._master
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _make_link(self, link: str) -> None:
+        tmp = f"{link}.{os.getpid()}.tmp"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.symlink(self.path, tmp)
+        os.replace(tmp, link)  # atomic: a client never sees the link missing
+
+    def close(self) -> None:
+        """Remove the link (if still ours), detach the modem, close the pty. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self._stop_client_io()
+        self.loop.remove_reader(self._inotify.fd)
+        self._inotify.close()
+        self._hup.close()
+        if self.modem.port is self:
+            self.modem.detach()
+        if self.link is not None:
+            with contextlib.suppress(OSError):
+                if os.readlink(self.link) == self.path:
+                    os.unlink(self.link)
+        os.close(self._master)
+
+    # -- clients arriving and leaving --------------------------------------------------
+
+    def _on_inotify(self) -> None:
+        masks = self._inotify.read_masks()
+        for i, mask in enumerate(masks):
+            if mask & IN_Q_OVERFLOW:
+                self.opens = 0 if self._master_hung_up() else max(self.opens, 1)
+            elif mask & IN_OPEN:
+                self.opens += 1
+            elif mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE):
+                self.opens = max(0, self.opens - 1)
+                if not self.client_open or self.opens > 0:
+                    continue
+                if any(m & IN_OPEN for m in masks[i + 1 :]):
+                    # Closed and reopened already: a DTR pulse (which the modem ignores
+                    # if shorter than S25). The master may hold the new client's bytes
+                    # too, so nothing is drained: it all goes to the new session.
+                    self._client_left(drain=False)
+                elif self._master_hung_up():
+                    self._client_left()
+                # Else the tty layer has not released the file yet (inotify reports the
+                # close first), or the close was not of a client's open (an O_PATH
+                # descriptor): the POLLHUP watcher decides.
+            elif mask & IN_IGNORED:
+                return  # the slave node is gone: we are closing
+        if self.opens > 0 and not self.client_open and not self.closed:
+            self._client_arrived()
+
+    def _master_hung_up(self) -> bool:
+        return bool(self._hup.poll(0))
+
+    def _on_hup(self) -> None:
+        if self.client_open and self._master_hung_up():
+            self.opens = 0
+            self._client_left()
+
+    def _client_arrived(self) -> None:
+        self.client_open = True
+        self._out.clear()
+        # Anything written for the previous client and never read is stale now.
+        termios.tcflush(self._master, termios.TCOFLUSH)
+        self.modem.attach(self)
+        self._check_termios()
+        self.loop.add_reader(self._hup.fileno(), self._on_hup)
+        self._start_reading()
+        log.debug("%s: client opened %s", self.modem.name, self.path)
+        for listener in list(self.client_listeners):
+            listener(True)
+
+    def _client_left(self, *, drain: bool = True) -> None:
+        # Bytes the client wrote before closing reach the modem, as bytes on a wire
+        # would; then the port is a DTE that went away: DTR off, output discarded.
+        if drain:
+            self._drain_input()
+        self.client_open = False
+        self._stop_client_io()
+        self._out.clear()
+        with contextlib.suppress(OSError):
+            termios.tcflush(self._master, termios.TCOFLUSH)
+        if self.modem.port is self:
+            self.modem.detach()
+        self._last_rate = None
+        log.debug("%s: client closed %s", self.modem.name, self.path)
+        for listener in list(self.client_listeners):
+            listener(False)
+
+    def _stop_client_io(self) -> None:
+        self._stop_reading()
+        if self._writing:
+            self.loop.remove_writer(self._master)
+            self._writing = False
+        with contextlib.suppress(ValueError, OSError):
+            self.loop.remove_reader(self._hup.fileno())
+        self._stop_termios_poll()
+
+    # -- termios: DTR, baud, EXTPROC -------------------------------------------------------
+
+    def _check_termios(self) -> None:
+        if not self.client_open:
+            return
+        try:
+            attrs = termios.tcgetattr(self._master)
+        except termios.error:
+            return
+        cflag, lflag, ospeed = attrs[2], attrs[3], attrs[5]
+        self._clocal = bool(cflag & termios.CLOCAL)
+        raw = not lflag & (termios.ICANON | termios.ECHO)
+        if raw != bool(lflag & EXTPROC):
+            attrs[3] = lflag | EXTPROC if raw else lflag & ~EXTPROC
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self._master, termios.TCSANOW, attrs)
+        self._event_driven = raw
+        if raw:
+            self._stop_termios_poll()
+        elif self._poll_handle is None:
+            self._poll_handle = self.loop.call_later(TERMIOS_POLL, self._termios_poll)
+        dtr = ospeed != termios.B0
+        self.modem.set_dtr(dtr)
+        rate = _SPEEDS.get(ospeed)
+        if dtr and rate is not None and rate != self._last_rate:
+            self._last_rate = rate
+            self.modem.set_dte_rate(rate)
+
+    def _termios_poll(self) -> None:
+        self._poll_handle = None
+        self._check_termios()
+
+    def _stop_termios_poll(self) -> None:
+        handle = self._poll_handle
+        if handle is not None:
+            handle.cancel()
+            self._poll_handle = None
+
+    # -- DTE -> modem ------------------------------------------------------------------
+
+    def _start_reading(self) -> None:
+        if not self._reading and self.client_open and not self.closed:
+            self.loop.add_reader(self._master, self._on_readable)
+            self._reading = True
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self.loop.remove_reader(self._master)
+            self._reading = False
+
+    def _on_readable(self) -> None:
+        if not self._event_driven:
+            self._check_termios()
+        self._read_once()
+
+    def _read_once(self, *, leaving: bool = False) -> bool:
+        """Read one packet from the master; False when nothing more can be read now."""
+        room = self.modem.dte_room()
+        if room <= 0:
+            self._stop_reading()  # room_available() resumes
+            return False
+        try:
+            packet = os.read(self._master, min(room, READ_CHUNK) + 1)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            if exc.errno == errno.EIO:  # no slave open any more
+                self._stop_reading()
+                if not leaving and self.client_open and self._master_hung_up():
+                    self.opens = 0
+                    self._client_left()
+                return False
+            raise
+        if not packet:
+            return False
+        status = packet[0]
+        if status == TIOCPKT_DATA:
+            self.modem.feed(packet[1:])
+        elif status & TIOCPKT_IOCTL:
+            self._check_termios()
+        return True
+
+    def _drain_input(self) -> None:
+        if self.client_open and self.modem.port is self:
+            while self._read_once(leaving=True):
+                pass
+
+    # -- modem -> DTE (ModemPort) ------------------------------------------------------
+
+    def output_ready(self) -> None:
+        if not self.client_open:
+            return
+        if not self._event_driven:
+            self._check_termios()
+        self._flush()
+
+    def _flush(self) -> None:
+        while True:
+            if not self._out:
+                self._out += self.modem.read(OUTPUT_CHUNK)
+                if not self._out:
+                    break
+            try:
+                written = os.write(self._master, self._out)
+            except BlockingIOError:
+                written = 0
+            except OSError as exc:
+                if exc.errno != errno.EIO:
+                    raise
+                self._out.clear()  # the client is going away; _on_hup handles it
+                break
+            del self._out[:written]
+            if self._out:
+                break
+        want_writer = bool(self._out) and self.client_open
+        if want_writer != self._writing:
+            if want_writer:
+                self.loop.add_writer(self._master, self._flush)
+            else:
+                self.loop.remove_writer(self._master)
+            self._writing = want_writer
+
+    def room_available(self) -> None:
+        self._start_reading()
+
+    def signals_changed(self, signals: Signals) -> None:
+        lost = self._dcd and not signals.dcd
+        self._dcd = signals.dcd
+        if lost and self.hangup_on_carrier_loss and self.client_open and not self._clocal:
+            self.hang_up_client()
+
+    # -- carrier-loss hang-up --------------------------------------------------------------
+
+    def hang_up_client(self) -> None:
+        """Hang up the slave as a real serial port does on carrier loss: SIGHUP to the
+        session that has it as controlling terminal, end-of-file on every descriptor."""
+        self.hangups += 1
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError as exc:
+            log.warning("%s: cannot open %s to hang it up: %s", self.modem.name, self.path, exc)
+            self._signal_session()
+            return
+        try:
+            fcntl.ioctl(fd, TIOCVHANGUP)
+            # A hang-up resets a pty slave's termios to the driver's cooked defaults
+            # (TTY_DRIVER_RESET_TERMIOS): the next session must find the port raw again.
+            _make_raw(self._master)
+            log.info("%s: carrier lost, hung up %s", self.modem.name, self.path)
+        except OSError as exc:
+            log.info("%s: vhangup refused (%s); sending SIGHUP instead", self.modem.name, exc)
+            self._signal_session()
+        finally:
+            os.close(fd)
+
+    def _signal_session(self) -> None:
+        targets: list[tuple[str, int]] = []
+        for request, kind in ((TIOCGSID, "session"), (termios.TIOCGPGRP, "group")):
+            try:
+                raw = fcntl.ioctl(self._master, request, struct.pack("i", 0))
+            except OSError:
+                continue
+            (pid,) = struct.unpack("i", raw)
+            if pid > 0:
+                targets.append((kind, pid))
+        for kind, pid in targets:
+            for sig in (signal.SIGHUP, signal.SIGCONT):
+                with contextlib.suppress(OSError):
+                    if kind == "session":
+                        os.kill(pid, sig)
+                    else:
+                        os.killpg(pid, sig)
+
+
+def _make_raw(master: int) -> None:
+    """cfmakeraw on the shared termios, plus EXTPROC (see the module docstring)."""
+    tty.setraw(master)
+    attrs = termios.tcgetattr(master)
+    attrs[3] |= EXTPROC
+    termios.tcsetattr(master, termios.TCSANOW, attrs)
+
+
+def is_pty_path(path: str | os.PathLike[str]) -> bool:
+    """True when `path` names a Unix98 pty slave (/dev/pts/N), existing or not."""
+    p = Path(path)
+    return p.parent == Path("/dev/pts") and p.name.isdigit()
+
+
+__all__ = ["TERMIOS_POLL", "PtyError", "PtyPort", "is_pty_path"]
