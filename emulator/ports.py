@@ -21,11 +21,19 @@ What differs, on purpose (docs/ports.md):
   pipe instead of waiting out a poll timer, so stop right after start never hangs.
 - If a master reads EIO (no slave file left open), the hub reopens its slave rather
   than fail or spin.
-- A hub member can be an endpoint instead of a pty (`attach()`), e.g. a virtual
-  modem: a callable given the bytes the hub delivers to it, returning its reply.
+- A hub member can be an endpoint instead of a pty (`attach()`): a callable given
+  the bytes the hub delivers to it, returning its reply.
+- A hub member can be a virtual modem (`add_modem()`, `linelab ports --modem`): every
+  pty talks AT to it. A pty has no modem lines, so the modem's DTR is on while a
+  client has one of the hub's ptys open and has not set output speed B0. The hub
+  then learns of clients from inotify opens and closes of the slaves and of B0 from
+  the masters in packet mode (TIOCPKT_IOCTL with EXTPROC, as `emulator.pty`), and a
+  port with no client is sent nothing and flushed, so no client reads what was
+  written for the one before.
 
-This module only uses the standard library plus `linelab.errors`, so that it also
-runs as a file (``python emulator/ports.py 2``), as the upstream tests do.
+This module only uses the standard library plus `linelab.errors` (`add_modem` imports
+the emulator when called), so that it also runs as a file (``python
+emulator/ports.py 2``), as the upstream tests do.
 """
 
 from __future__ import annotations
@@ -43,20 +51,30 @@ if __name__ == "__main__" and not __package__:
 import argparse
 import contextlib
 import errno
+import fcntl
+import itertools
 import os
 import selectors
 import signal
+import struct
+import termios
 import threading
 import tty
 from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
 
 from linelab.errors import LinelabError
+
+if TYPE_CHECKING:
+    from emulator.engine import Signals
+    from emulator.host import HostedModem, ModemHost
 
 __all__ = [
     "BUFFER_LIMIT",
     "Endpoint",
     "EndpointPort",
+    "HubModem",
     "VirtualSerialPortException",
     "VirtualSerialPorts",
     "main",
@@ -68,6 +86,16 @@ BUFFER_LIMIT = 256 * 1024
 """Default bound, in bytes, of the data waiting to be written to one hub member."""
 
 _READ_SIZE = 64 * 1024
+
+# Linux values the termios module does not export (see emulator/pty.py for the facts).
+_EXTPROC = 0o200000
+_TIOCPKT_DATA = 0x00
+_TIOCPKT_IOCTL = 0x40
+_IN_OPEN = 0x020
+_IN_CLOSE = 0x008 | 0x010  # IN_CLOSE_WRITE | IN_CLOSE_NOWRITE
+_IN_Q_OVERFLOW = 0x4000
+_INOTIFY_EVENT = struct.Struct("iIII")
+_LINES = object()  # selector key data of the inotify fd
 
 DESCRIPTION = (
     "Create a hub of virtual serial ports, which will stay available until the "
@@ -92,6 +120,12 @@ the bytes it sends into the hub in reply (``b""`` for none). It may also have a
 rest (up to `buffer_limit`, then back-pressure) and retries when
 `EndpointPort.wake()` is called. Output that is not a reply goes through
 `EndpointPort.send()`.
+
+Two more optional methods, both called on the hub's thread, make it a DTE-aware
+member (a modem): ``drained()``, called when bytes it `send()`s have moved into the
+hub, and ``dte_changed(present: bool, dtr: bool)``, called when a client opens the
+first or closes the last of the hub's ptys, or sets output speed B0 (DTR off). With
+such a member the hub watches its ptys' clients (see `VirtualSerialPorts.add_modem`).
 """
 
 
@@ -99,7 +133,7 @@ class _PtyPort:
     """One pty of the hub: its master, the slave fd the hub holds open so that the
     master never sees EIO between clients, and the bytes waiting for the master."""
 
-    __slots__ = ("dead", "master", "out", "path", "slave")
+    __slots__ = ("b0", "clients", "dead", "master", "out", "packet", "path", "skip", "slave")
 
     def __init__(self) -> None:
         self.master, self.slave = os.openpty()
@@ -113,6 +147,42 @@ class _PtyPort:
             raise
         self.out = bytearray()
         self.dead = False
+        self.packet = False  # TIOCPKT on: termios changes arrive as packets
+        self.clients = 0  # open slave descriptions other than ours, per inotify
+        self.b0 = False  # the client set output speed B0: DTR off
+        self.skip = 0  # inotify open/close events of our own slave to ignore
+
+    def watch_lines(self) -> None:
+        """Packet mode plus EXTPROC: Linux then posts TIOCPKT_IOCTL to the master on
+        every termios change the client makes, so a B0 (DTR drop) is an event."""
+        if self.packet:
+            return
+        fcntl.ioctl(self.master, termios.TIOCPKT, struct.pack("i", 1))
+        self.packet = True
+        self.check_termios()
+
+    def check_termios(self) -> None:
+        """Read the client's DTR (output speed B0 or not) and keep EXTPROC set while
+        the client's termios is raw (EXTPROC disables canonical editing and echo, so a
+        cooked-mode client keeps them and its B0 is seen only on its next change)."""
+        try:
+            attrs = termios.tcgetattr(self.master)
+        except termios.error:
+            return
+        self.b0 = attrs[5] == termios.B0
+        lflag = attrs[3]
+        if not lflag & (termios.ICANON | termios.ECHO) and not lflag & _EXTPROC:
+            attrs[3] = lflag | _EXTPROC
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self.master, termios.TCSANOW, attrs)
+
+    def discard_stale(self) -> None:
+        """Drop what was written for a client that is gone: our buffer, and the
+        slave's input queue (flip buffers included)."""
+        self.out.clear()
+        if self.slave >= 0:
+            with contextlib.suppress(termios.error):
+                termios.tcflush(self.slave, termios.TCIFLUSH)
 
     def close(self) -> None:
         for fd in (self.master, self.slave):
@@ -125,6 +195,8 @@ class _PtyPort:
         port if the path cannot be reopened."""
         os.close(self.slave)
         self.slave = -1
+        if self.clients == 0:
+            self.skip += 2  # our own close and reopen, if inotify watches the port
         try:
             self.slave = os.open(self.path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:
@@ -143,6 +215,11 @@ class EndpointPort:
         self.out = bytearray()  # for the endpoint, held while its room() is 0
         self._lock = threading.Lock()
         self._inbox = bytearray()  # from the endpoint, waiting to enter the hub
+        self._restart = False  # discard stale pty output before the next inbox bytes
+        self._drained: Callable[[], None] | None = getattr(endpoint, "drained", None)
+        self._dte_changed: Callable[[bool, bool], None] | None = getattr(
+            endpoint, "dte_changed", None
+        )
 
     def send(self, data: bytes) -> None:
         """Send bytes from this endpoint into the hub, as if it had typed them.
@@ -163,11 +240,26 @@ class EndpointPort:
         """Bytes the endpoint accepts now (its own `room()`, else unbounded)."""
         return _READ_SIZE if self._room is None else self._room()
 
-    def _take(self, limit: int) -> bytes:
+    def backlog(self) -> int:
+        """Bytes given to `send()` that have not entered the hub yet. Thread-safe."""
         with self._lock:
+            return len(self._inbox)
+
+    def restart(self) -> None:
+        """Start a new session: drop what this endpoint sent that has not entered the
+        hub, and before its next bytes, what waits for the ptys (in the hub and in
+        their slaves' input queues). Thread-safe; ordered with `send()`."""
+        with self._lock:
+            self._inbox.clear()
+            self._restart = True
+        self._hub._wake()
+
+    def _take(self, limit: int) -> tuple[bool, bytes]:
+        with self._lock:
+            restart, self._restart = self._restart, False
             chunk = bytes(self._inbox[:limit])
             del self._inbox[:limit]
-        return chunk
+        return restart, chunk
 
     def _put(self, data: bytes) -> None:
         with self._lock:
@@ -184,6 +276,186 @@ class EndpointPort:
 
 
 _Member = _PtyPort | EndpointPort
+
+_modem_ids = itertools.count(1)
+
+
+class _Inotify:
+    """inotify(7) through libc, non-blocking: which pty slaves clients open and close."""
+
+    def __init__(self) -> None:
+        import ctypes  # only hubs with a modem need it: keep `--help` start-up lean
+
+        self._ctypes = ctypes
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise VirtualSerialPortException(f"inotify_init1: {os.strerror(err)}")
+        self.fd: int = fd
+
+    def watch(self, path: str, mask: int) -> int:
+        ctypes = self._ctypes
+        wd: int = self._libc.inotify_add_watch(self.fd, os.fsencode(path), ctypes.c_uint32(mask))
+        if wd < 0:
+            err = ctypes.get_errno()
+            raise VirtualSerialPortException(f"inotify_add_watch {path}: {os.strerror(err)}")
+        return wd
+
+    def read_events(self) -> list[tuple[int, int]]:
+        """(watch descriptor, mask) of every queued event, oldest first."""
+        events: list[tuple[int, int]] = []
+        while True:
+            try:
+                buf = os.read(self.fd, 4096)
+            except BlockingIOError:
+                return events
+            offset = 0
+            while offset < len(buf):
+                wd, mask, _cookie, length = _INOTIFY_EVENT.unpack_from(buf, offset)
+                events.append((wd, mask))
+                offset += _INOTIFY_EVENT.size + length
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class HubModem:
+    """A virtual modem as a hub member (made by `VirtualSerialPorts.add_modem`).
+
+    The hub calls it on the hub thread; the modem runs on its host's loop thread, so
+    bytes cross through two bounded buffers: DTE input waits here (at most
+    `INPUT_LIMIT`, the `room()` the hub sees, fed to the modem no faster than its
+    `dte_room()`), and modem output is pulled only while the hub holds less than
+    `OUTPUT_LIMIT` of it. Nothing is dropped: a full buffer stops the side that fills
+    it. As a `emulator.host.ModemPort` it is attached to the modem while a client has
+    one of the hub's ptys open.
+    """
+
+    INPUT_LIMIT = 64 * 1024
+    OUTPUT_LIMIT = 64 * 1024
+
+    port: EndpointPort
+
+    def __init__(self, host: ModemHost, modem: HostedModem) -> None:
+        self.host = host
+        self.modem = modem
+        self.name = modem.name
+        self.number = modem.number
+        self._loop = host.loop
+        self._lock = threading.Lock()
+        self._in = bytearray()  # from the hub, not yet taken by the modem
+        self._feed_posted = False
+        self._want_drain = False
+        self._attached = False
+        self._seen = threading.Condition()  # notified when `_attached` changes
+
+    @property
+    def client_present(self) -> bool:
+        """True while the modem serves a client (one has a hub pty open)."""
+        return self._attached
+
+    def wait_client(self, present: bool = True, timeout: float | None = None) -> bool:
+        """Block until the modem has (or, with `present` False, has no longer) a client
+        on the hub's ptys, as far as the modem has been told; False on time-out."""
+        with self._seen:
+            return self._seen.wait_for(lambda: self._attached == present, timeout)
+
+    def __repr__(self) -> str:
+        return f"<HubModem {self.name} number={self.number}>"
+
+    # -- hub thread (the Endpoint protocol) ------------------------------------------
+
+    def __call__(self, data: bytes) -> bytes:
+        with self._lock:
+            self._in += data
+            post, self._feed_posted = not self._feed_posted, True
+        if post:
+            self._post(self._feed)
+        return b""
+
+    def room(self) -> int:
+        with self._lock:
+            return self.INPUT_LIMIT - len(self._in)
+
+    def drained(self) -> None:
+        with self._lock:
+            post, self._want_drain = self._want_drain, False
+        if post:
+            self._post(self._pull)
+
+    def dte_changed(self, present: bool, dtr: bool) -> None:
+        self._post(self._lines, present, dtr)
+
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+        # The host may be closed under a hub still running: nothing is left to tell.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    # -- loop thread (the ModemPort protocol) -----------------------------------------
+
+    def output_ready(self) -> None:
+        self._pull()
+
+    def room_available(self) -> None:
+        self._feed()
+
+    def signals_changed(self, signals: Signals) -> None:
+        """A pty has no modem lines to show DCD or RI on: nothing to do."""
+
+    def _lines(self, present: bool, dtr: bool) -> None:
+        modem = self.modem
+        if modem.closed:
+            return
+        if present and not self._attached:
+            self.port.restart()  # output in flight belonged to the previous client
+            modem.attach(self)
+        elif not present and self._attached:
+            modem.detach()
+        modem.set_dtr(present and dtr)
+        self._set_attached(present)
+
+    def _set_attached(self, attached: bool) -> None:
+        with self._seen:
+            self._attached = attached
+            self._seen.notify_all()
+
+    def _feed(self) -> None:
+        with self._lock:
+            self._feed_posted = False
+            data = bytes(self._in)
+        if not data or self.modem.closed:
+            return
+        taken = self.modem.feed(data)  # what it cannot take now: room_available()
+        with self._lock:
+            del self._in[:taken]
+        if taken:
+            self.port.wake()
+
+    def _pull(self) -> None:
+        modem = self.modem
+        while not modem.closed and self._attached and modem.pending():
+            room = self.OUTPUT_LIMIT - self.port.backlog()
+            if room > 0:
+                self.port.send(modem.read(room))
+                continue
+            with self._lock:
+                self._want_drain = True
+            if self.OUTPUT_LIMIT - self.port.backlog() <= 0:
+                return  # drained() pulls again
+            # The hub took it meanwhile: go on (a second pull later finds nothing).
+
+    def _release(self) -> None:
+        """Detach from and remove the modem (the hub is closing). Thread-safe."""
+        if self.host.closed or self.modem.closed:
+            return
+        self.host.call(self._remove)
+
+    def _remove(self) -> None:
+        self._set_attached(False)
+        if not self.modem.closed:
+            self.modem.detach()
+            self.host.remove_modem(self.name)
 
 
 class VirtualSerialPorts:
@@ -227,8 +499,12 @@ class VirtualSerialPorts:
         self._failure: BaseException | None = None
         self._ptys: list[_PtyPort] | None = None
         self._endpoints: list[EndpointPort] = []
+        self._modems: list[HubModem] = []
         self._routes: dict[int, list[_Member]] = {}
         self._wake_r = self._wake_w = -1
+        self._inotify: _Inotify | None = None  # watches pty clients for DTE-aware members
+        self._watched: dict[int, _PtyPort] = {}  # inotify watch descriptor -> port
+        self._dte: tuple[bool, bool] | None = None  # (present, dtr) last told to members
 
     def __enter__(self) -> list[str]:
         self.open()
@@ -248,7 +524,7 @@ class VirtualSerialPorts:
 
     def open(self) -> None:
         """Configure and open the ports (closing any opened before)."""
-        self.close()
+        self._close_ports()
         ptys: list[_PtyPort] = []
         try:
             for _ in range(self.num_ports):
@@ -259,10 +535,25 @@ class VirtualSerialPorts:
                 port.close()
             raise
         self._ptys = ptys
+        if self._dte_aware():
+            self._watch_lines()
 
     def close(self) -> None:
-        """Stop forwarding and close every fd the hub opened."""
+        """Stop forwarding and close every fd the hub opened. Modems added with
+        `add_modem()` are detached and removed from their host."""
+        self._close_ports()
+        for modem in self._modems:
+            modem._release()
+            with contextlib.suppress(ValueError):
+                self._endpoints.remove(modem.port)
+        self._modems.clear()
+
+    def _close_ports(self) -> None:
         self.stop()
+        if self._inotify is not None:
+            self._inotify.close()
+            self._inotify = None
+            self._watched.clear()
         if self._ptys is not None:
             for port in self._ptys:
                 port.close()
@@ -277,6 +568,8 @@ class VirtualSerialPorts:
         """Forward data in a background thread (stopping any running one first)."""
         self.stop()
         self._check_open()
+        if self._dte_aware():
+            self._watch_lines()
         self._failure = None
         self.running = True
         self._idle.clear()
@@ -301,6 +594,8 @@ class VirtualSerialPorts:
         self._check_open()
         if self._thread is not None and self._thread.is_alive():
             raise VirtualSerialPortException("ports are already being processed")
+        if self._dte_aware():
+            self._watch_lines()
         self.running = True
         self._idle.clear()
         self._serve()
@@ -347,9 +642,62 @@ class VirtualSerialPorts:
         self._endpoints.append(port)
         return port
 
+    def add_modem(
+        self,
+        name: str | None = None,
+        number: str | None = None,
+        profile: str = "generic",
+        host: ModemHost | None = None,
+    ) -> HubModem:
+        """Make a virtual modem a member of the hub: what the ptys send is its DTE
+        input, and its output goes to every pty (see docs/ports.md).
+
+        The modem lives on `host` (default: the process's default host,
+        `emulator.vmodem.default_host()`), on that host's exchange, so it can call and
+        be called by number. `number` None takes the next free one from 1001. Its DTR
+        is on while a client has one of the hub's ptys open and has not set output
+        speed B0; while no client has any open, DTR is off and its output is
+        discarded. Add modems while the hub is stopped; `close()` removes them.
+        Raises LinelabError for an unknown profile, ValueError for a name in use.
+        """
+        if self.running:
+            raise VirtualSerialPortException("stop the hub before adding a modem")
+        if host is None:
+            from emulator.vmodem import default_host
+
+            host = default_host()
+        modem = host.add_modem(name or f"ports-{next(_modem_ids)}", number, profile)
+        hub_modem = HubModem(host, modem)
+        hub_modem.port = self.attach(hub_modem, name=modem.name)
+        self._modems.append(hub_modem)
+        host.call(modem.detach)  # no client yet: DTR off, output discarded
+        if self._ptys is not None:
+            self._watch_lines()
+        return hub_modem
+
+    @property
+    def modems(self) -> list[HubModem]:
+        """The modems added with `add_modem()`, in order."""
+        return list(self._modems)
+
     def _check_open(self) -> None:
         if self._ptys is None:
             raise not_opened
+
+    def _dte_aware(self) -> bool:
+        return any(ep._dte_changed is not None for ep in self._endpoints)
+
+    def _watch_lines(self) -> None:
+        """Watch the ptys' clients (inotify opens and closes) and their termios
+        (packet mode), for members that follow the DTE."""
+        assert self._ptys is not None
+        if self._inotify is None:
+            self._inotify = _Inotify()
+        for port in self._ptys:
+            if port.dead or port in self._watched.values():
+                continue
+            port.watch_lines()
+            self._watched[self._inotify.watch(port.path, _IN_OPEN | _IN_CLOSE)] = port
 
     def _wake(self) -> None:
         fd = self._wake_w
@@ -386,8 +734,12 @@ class VirtualSerialPorts:
             for src in members
         }
         masks: dict[int, int] = {}
+        self._dte = None
         with selectors.DefaultSelector() as selector:
             selector.register(self._wake_r, selectors.EVENT_READ, None)
+            if self._inotify is not None:
+                selector.register(self._inotify.fd, selectors.EVENT_READ, _LINES)
+                self._update_dte()
             while self.running:
                 busy = False
                 for endpoint in endpoints:
@@ -401,9 +753,17 @@ class VirtualSerialPorts:
                         if port.out:
                             want |= selectors.EVENT_WRITE
                     self._set_mask(selector, masks, port, want)
-                for key, events in selector.select(0 if busy else None):
+                ready = selector.select(0 if busy else None)
+                # Opens before reads: a client's first bytes follow its open, and must
+                # not be taken for bytes of the session before it.
+                if self._inotify is not None:
+                    ready.sort(key=lambda item: item[0].data is not _LINES)
+                for key, events in ready:
                     if key.data is None:
                         self._drain_wake()
+                        continue
+                    if key.data is _LINES:
+                        self._on_inotify()
                         continue
                     port = key.data
                     if events & selectors.EVENT_WRITE:
@@ -426,6 +786,40 @@ class VirtualSerialPorts:
             selector.modify(port.master, want, port)
         masks[port.master] = want
 
+    def _on_inotify(self) -> None:
+        assert self._inotify is not None
+        for wd, mask in self._inotify.read_events():
+            port = self._watched.get(wd)
+            if port is None:
+                continue
+            if mask & (_IN_OPEN | _IN_CLOSE) and port.skip:
+                port.skip -= 1
+            elif mask & _IN_OPEN:
+                port.clients += 1
+                if port.clients == 1:
+                    # What was written while nobody had it open is for nobody.
+                    port.discard_stale()
+                    port.check_termios()
+            elif mask & _IN_CLOSE:
+                port.clients = max(0, port.clients - 1)
+                if port.clients == 0:
+                    # Flushed now, not at the next open: the next client may read
+                    # before the hub sees it open.
+                    port.discard_stale()
+        self._update_dte()
+
+    def _update_dte(self) -> None:
+        """Tell DTE-aware members when a client came or went or changed DTR."""
+        assert self._ptys is not None
+        live = [p for p in self._ptys if p.clients > 0 and not p.dead]
+        state = (bool(live), any(not p.b0 for p in live))
+        if state == self._dte:
+            return
+        self._dte = state
+        for endpoint in self._endpoints:
+            if endpoint._dte_changed is not None:
+                endpoint._dte_changed(*state)
+
     def _drain_wake(self) -> None:
         with contextlib.suppress(BlockingIOError):
             while os.read(self._wake_r, 4096):
@@ -445,7 +839,7 @@ class VirtualSerialPorts:
         if room <= 0 or port.dead:
             return
         try:
-            data = os.read(port.master, room)
+            data = os.read(port.master, room + 1 if port.packet else room)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -453,6 +847,13 @@ class VirtualSerialPorts:
                 raise
             port.rearm()
             return
+        if port.packet and data:
+            if data[0] != _TIOCPKT_DATA:
+                if data[0] & _TIOCPKT_IOCTL:
+                    port.check_termios()
+                    self._update_dte()
+                return
+            data = data[1:]
         if data:
             self._broadcast(port, port.path, data)
 
@@ -477,7 +878,8 @@ class VirtualSerialPorts:
             sys.stderr.flush()
         for dst in self._routes[id(src)]:
             if isinstance(dst, _PtyPort):
-                if not dst.dead:
+                # A watched port without a client gets nothing: it would be stale.
+                if not dst.dead and (dst.clients or not dst.packet):
                     dst.out += data
                     self._flush(dst)
             else:
@@ -501,9 +903,14 @@ class VirtualSerialPorts:
         room = self._room(endpoint)
         if room <= 0:
             return False
-        chunk = endpoint._take(room)
+        restart, chunk = endpoint._take(room)
+        if restart and self._ptys is not None:
+            for port in self._ptys:
+                port.discard_stale()
         if chunk:
             self._broadcast(endpoint, endpoint.name, chunk)
+            if endpoint._drained is not None:
+                endpoint._drained()
         return endpoint._pending() and self._room(endpoint) > 0
 
 
@@ -518,20 +925,42 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _Terminated
 
 
-def run(num_ports: int, loopback: bool = False, debug: bool = False) -> None:
+def run(
+    num_ports: int,
+    loopback: bool = False,
+    debug: bool = False,
+    *,
+    modem: bool = False,
+    number: str | None = None,
+    profile: str = "generic",
+) -> None:
     """Create the ports, print their paths one per line (flushed), then forward data
     until interrupted.
 
     :param num_ports: number of ports to create
     :param loopback: whether to echo data back to the sender
     :param debug: whether to print every chunk received to stderr
+    :param modem: also make a virtual modem a hub member (`add_modem`), reported on
+        stderr so that stdout stays the list of paths
+    :param number: the modem's number (default: the next free from 1001)
+    :param profile: the modem's profile
     """
     hub = VirtualSerialPorts(num_ports, loopback, debug)
-    with hub as ports:
-        print(*ports, sep="\n")
-        # Flush: the paths are usually read through a pipe.
-        sys.stdout.flush()
-        hub.wait()
+    hub_modem = hub.add_modem(number=number, profile=profile) if modem else None
+    try:
+        with hub as ports:
+            print(*ports, sep="\n")
+            # Flush: the paths are usually read through a pipe.
+            sys.stdout.flush()
+            if hub_modem is not None:
+                print(
+                    f"modem {hub_modem.name} number={hub_modem.number} profile={profile}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            hub.wait()
+    finally:
+        hub.close()  # also removes the modem when the ports never opened
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -543,13 +972,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-d", "--debug", action="store_true", help="log received data to stderr")
 
 
-def serve(num_ports: int, loopback: bool = False, debug: bool = False) -> None:
+def serve(num_ports: int, loopback: bool = False, debug: bool = False, **modem: Any) -> None:
     """`run()` for a command line: Ctrl-C ends it with a clean line, as upstream,
-    and SIGTERM closes the ports and returns quietly."""
+    and SIGTERM closes the ports and returns quietly. `modem` takes `run()`'s
+    keyword-only modem options."""
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
-        run(num_ports, loopback, debug)
+        run(num_ports, loopback, debug, **modem)
     except KeyboardInterrupt:
         print()  # clean line for the prompt
     except _Terminated:
