@@ -384,22 +384,24 @@ async def start_control_server(
 
     `host` is a `ModemHost` (wrapped in `HostLinks` with `links`, modem name -> LINK
     path) or any `ControlHost`. `path` defaults to ``<default_control_dir()>/<pid>.sock``.
-    With `register`, a registry entry listing the modems is written next to the socket
-    so `linelab call LINK` finds this process; `ControlServer.close()` removes both.
+    With `register`, a registry entry listing the modems (and the socket's path, wherever
+    it is) is written to `default_control_dir()` so `linelab call LINK` finds this
+    process; `ControlServer.close()` removes both.
     """
     target: ControlHost = HostLinks(host, links) if isinstance(host, ModemHost) else host
+    # The registry entry always goes to the default directory, even for a socket at
+    # `path`: that is where `linelab call LINK` and `linelab modem` look for owners.
+    directory = default_control_dir() if register or path is None else None
     if path is None:
-        directory = default_control_dir()
+        assert directory is not None
         sock_path = str(directory / f"{os.getpid()}.sock")
     else:
         sock_path = os.path.abspath(path)
-        directory = Path(sock_path).parent
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISSOCK(os.lstat(sock_path).st_mode):
             os.unlink(sock_path)  # a leftover of a dead process with our pid
-    server = ControlServer(
-        target, sock_path, directory / f"{os.getpid()}.json" if register else None
-    )
+    registry = directory / f"{os.getpid()}.json" if register and directory else None
+    server = ControlServer(target, sock_path, registry)
     # The umask makes the socket 0600 from birth: no window where others could connect.
     old = os.umask(0o177)
     try:

@@ -44,6 +44,10 @@ A transport attaches one `ModemPort` (a protocol: three callbacks) to a `HostedM
     ``ModemEngine.OUTPUT_LIMIT``), which stops the far end: nothing is lost.
 ``modem.set_dtr(on)``, ``set_rts(on)``, ``set_dte_rate(bps)``
     Client line state (DTR drop handled per &D; RTS is flow control under &K3).
+``modem.release_listeners``
+    Callables run (soon, on the loop thread) after a `detach()` leaves the modem free:
+    a transport whose client came while another transport had the modem (a pty
+    opened during an RFC 2217 session) takes it over then.
 ``modem.signals`` (`emulator.engine.Signals`: dcd, ri, dsr, cts) and ``modem.dtr``
     Current state. Changes reach ``port.signals_changed(signals)`` and every callback
     registered with ``modem.watch_signals(cb)`` (returns a function that unregisters).
@@ -138,6 +142,10 @@ class HostedModem:
         self._wants_room = False
         self._timer = _Timer()
         self._closed = False
+        # Called (on the loop thread) when `detach()` leaves the modem free, so a
+        # transport whose client arrived while another transport had the modem can
+        # take it over then.
+        self.release_listeners: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return f"<HostedModem {self.name} number={self.number} state={self.engine.state}>"
@@ -175,6 +183,8 @@ class HostedModem:
             self.engine.set_dtr(False)
             self._discard()
             self.host.schedule_service()
+            for listener in list(self.release_listeners):
+                self.host.loop.call_soon(listener)
 
     def _discard(self) -> None:
         self.discarded += len(self.engine.read_dte())

@@ -16,6 +16,10 @@ How the port behaves
   RING or NO CARRIER) and removes every loop reader on the master, so the loop sleeps
   instead of spinning on the hang-up condition. A close immediately followed by an
   open is seen as a DTR pulse, as on a real port with HUPCL.
+- **One DTE per modem.** When another transport has the modem (``linelab modem
+  --rfc2217`` serves the same modem over TCP), a program that opens the pty is
+  ignored, its input discarded, until that client leaves; then it takes the modem
+  over (`HostedModem.release_listeners`), with DTR and rate from its termios.
 - **DTR and baud through termios.** A pty has no modem lines; a client drops DTR the
   POSIX way, by setting the output speed to B0. The master runs in packet mode
   (TIOCPKT) with EXTPROC set in the shared termios: Linux then posts TIOCPKT_IOCTL to
@@ -150,6 +154,9 @@ class PtyPort:
         self.hangup_on_carrier_loss = hangup_on_carrier_loss
         self.link = os.path.abspath(link) if link is not None else None
         self.client_open = False
+        # A client has the pty open while another transport (an RFC 2217 session) has
+        # the modem: its bytes are discarded until that transport lets go.
+        self.busy = False
         self.opens = 0  # open slave file descriptions, per inotify
         self.hangups = 0  # carrier-loss hang-ups delivered to clients
         self.closed = False
@@ -188,6 +195,7 @@ class PtyPort:
         self._hup = select.epoll()
         self._hup.register(master, 0)
         modem.detach()  # no client yet: DTR off, output discarded
+        modem.release_listeners.append(self._on_modem_released)
         self.loop.add_reader(self._inotify.fd, self._on_inotify)
         if self.link is not None:
             self._make_link(self.link)
@@ -219,6 +227,8 @@ class PtyPort:
         self.loop.remove_reader(self._inotify.fd)
         self._inotify.close()
         self._hup.close()
+        with contextlib.suppress(ValueError):
+            self.modem.release_listeners.remove(self._on_modem_released)
         if self.modem.port is self:
             self.modem.detach()
         if self.link is not None:
@@ -268,7 +278,18 @@ class PtyPort:
         self._out.clear()
         # Anything written for the previous client and never read is stale now.
         termios.tcflush(self._master, termios.TCOFLUSH)
-        self.modem.attach(self)
+        if self.modem.port is None:
+            self.modem.attach(self)
+        else:
+            # Another transport is this modem's DTE (one DTE per modem, as on a real
+            # port): this client is ignored until that one leaves (_on_modem_released).
+            self.busy = True
+            log.warning(
+                "%s: %s opened while the modem is in use by another client;"
+                " its input is discarded until that client leaves",
+                self.modem.name,
+                self.path,
+            )
         self._check_termios()
         self.loop.add_reader(self._hup.fileno(), self._on_hup)
         self._start_reading()
@@ -276,12 +297,22 @@ class PtyPort:
         for listener in list(self.client_listeners):
             listener(True)
 
+    def _on_modem_released(self) -> None:
+        if self.busy and self.client_open and not self.closed and self.modem.port is None:
+            self.busy = False
+            self.modem.attach(self)
+            self._last_rate = None
+            self._check_termios()
+            self._start_reading()
+            log.info("%s: %s now has the modem", self.modem.name, self.path)
+
     def _client_left(self, *, drain: bool = True) -> None:
         # Bytes the client wrote before closing reach the modem, as bytes on a wire
         # would; then the port is a DTE that went away: DTR off, output discarded.
         if drain:
             self._drain_input()
         self.client_open = False
+        self.busy = False
         self._stop_client_io()
         self._out.clear()
         with contextlib.suppress(OSError):
@@ -319,6 +350,9 @@ class PtyPort:
             with contextlib.suppress(termios.error):
                 termios.tcsetattr(self._master, termios.TCSANOW, attrs)
         self._event_driven = raw
+        if self.modem.port is not self:
+            self._stop_termios_poll()
+            return  # busy: this client's DTR and rate mean nothing to the modem
         if raw:
             self._stop_termios_poll()
         elif self._poll_handle is None:
@@ -359,7 +393,7 @@ class PtyPort:
 
     def _read_once(self, *, leaving: bool = False) -> bool:
         """Read one packet from the master; False when nothing more can be read now."""
-        room = self.modem.dte_room()
+        room = READ_CHUNK if self.busy else self.modem.dte_room()
         if room <= 0:
             self._stop_reading()  # room_available() resumes
             return False
@@ -378,6 +412,8 @@ class PtyPort:
         if not packet:
             return False
         status = packet[0]
+        if self.busy:
+            return True  # discarded: the modem is another client's
         if status == TIOCPKT_DATA:
             self.modem.feed(packet[1:])
         elif status & TIOCPKT_IOCTL:

@@ -82,6 +82,11 @@ def check_link(link: str) -> str | None:
         return None
     if not os.path.islink(link):
         raise ModemCommandError(f"{link} exists and is not a symlink of ours; not touching it")
+    owner_uid = os.lstat(link).st_uid
+    if owner_uid != os.getuid():
+        raise ModemCommandError(
+            f"{link} is a link belonging to uid {owner_uid}, not to us; not touching it"
+        )
     target = os.path.join(os.path.dirname(link), os.readlink(link))
     if not os.path.exists(target):
         return f"replacing dangling link {link} -> {target}"
@@ -210,23 +215,32 @@ async def probe(port: PtyPort, timeout: float = READY_TIMEOUT) -> None:
         if any(a in got for a in answers) and not answered.done():
             answered.set_result(None)
 
+    def client_seen(is_open: bool) -> None:
+        if is_open and mute and not answered.done():
+            answered.set_result(None)
+
     loop.add_reader(fd, readable)
+    port.client_listeners.append(client_seen)
     try:
         os.write(fd, b"AT\r")
+        if mute and port.client_open:
+            answered.set_result(None)
         async with asyncio.timeout(timeout):
-            if mute:
-                while not port.client_open:
-                    await asyncio.sleep(0.01)
-            else:
-                await answered
+            await answered
     except TimeoutError:
         raise ModemCommandError(
             f"{port.modem.name}: no answer to AT on {port.path} within {timeout} s"
             f" (got {bytes(got)!r})"
         ) from None
     finally:
+        port.client_listeners.remove(client_seen)
         loop.remove_reader(fd)
         os.close(fd)
+
+
+def _host_port(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets (``[::1]:2217``)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def start_rfc2217(modem: HostedModem, bind: str, port: int) -> Any:
@@ -271,12 +285,17 @@ async def serve(plan: Plan, stop: asyncio.Event) -> None:
             port = PtyPort(modem, item.link, hangup_on_carrier_loss=plan.hangup_on_carrier_loss)
             ports.append((item, port))
         control = await start_control_server(_ControlAdapter(host, ports), plan.control)
+        # Every port is bound before the first READY line: a port in use is an error
+        # with nothing on stdout, not a half-started set of modems.
+        addresses: list[str] = []
         for item, port in ports:
             extra = ""
             if item.rfc2217 is not None:
                 server = await start_rfc2217(port.modem, plan.rfc2217_bind, item.rfc2217)
                 servers.append(server)
-                extra = f" rfc2217={plan.rfc2217_bind}:{server.port}"
+                extra = f" rfc2217={_host_port(plan.rfc2217_bind, server.port)}"
+            addresses.append(extra)
+        for (item, port), extra in zip(ports, addresses, strict=True):
             await probe(port)
             print(
                 f"READY link={item.link} pty={port.path} number={port.modem.number}"

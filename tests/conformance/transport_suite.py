@@ -4,8 +4,9 @@ idea, as a pytest base class).
 What it checks, through two modems A and B on one exchange, each behind the transport
 under test: echo, the AT round trip, a data call between the two modems (data both
 ways), a DTR drop hanging up under &D2 (the far end sees NO CARRIER), closing and
-reopening the port again and again with no stale output, and a 1 MiB burst arriving
-intact through a data call.
+reopening the port again and again with no stale output (no echo or result left
+behind, no RING from a call that rang while the port was closed), and a 1 MiB burst
+arriving intact through a data call.
 
 Adding a transport
 ==================
@@ -179,6 +180,23 @@ class TransportSuite:
                     assert a.read(1) == b"\r"
             finally:
                 a.close()
+
+    def test_no_stale_ring_after_ringing_for_nobody(self, transport: Transport) -> None:
+        b = transport.b.open()
+        try:
+            command(b, b"ATE0S7=10")  # give up after 10 s of modem time
+            b.write(b"ATD" + transport.a.number.encode() + b"\r")
+            # A rings while nobody has its port open, until B gives up.
+            assert expect(b, b"NO CARRIER\r\n") == b"\r\nNO CARRIER\r\n"
+        finally:
+            b.close()
+        a = transport.a.open()
+        try:
+            a.write(b"ATE0\r")
+            first = expect(a, b"OK\r\n")
+            assert first in (b"ATE0\r\r\nOK\r\n", b"\r\nOK\r\n"), first  # no RING before it
+        finally:
+            a.close()
 
     def test_one_mib_burst_arrives_intact(self, transport: Transport) -> None:
         a, b = connected(transport)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import select
 import signal
 import socket
@@ -269,3 +270,127 @@ def test_sigint_also_removes_links_and_exits_0(
     port.close()
     assert code == 0, err
     assert not os.path.lexists(link)
+
+
+# -- the READY contract, the control registry and link ownership (audit) -------------
+
+READY_LINE = re.compile(
+    r"READY link=(?P<link>\S+) pty=(?P<pty>/dev/pts/\d+) number=(?P<number>\d+)"
+    r"(?: rfc2217=(?P<rfc2217>127\.0\.0\.1:\d+))? control=(?P<control>\S+)"
+)
+
+
+def raw_ready_lines(proc: subprocess.Popen[bytes], count: int) -> list[str]:
+    """Exactly `count` complete stdout lines, read with select() deadlines."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    buf = b""
+    while buf.count(b"\n") < count:
+        ready, _, _ = select.select([fd], [], [], DEADLINE)
+        assert ready, f"only {buf!r} within {DEADLINE} s"
+        chunk = os.read(fd, 4096)
+        assert chunk, f"stdout closed after {buf!r}; stderr: {stderr_of(proc)}"
+        buf += chunk
+    lines = buf.decode().split("\n")
+    assert lines[-1] == "", f"more than {count} lines: {buf!r}"
+    return lines[:-1]
+
+
+@pytest.mark.filterwarnings("ignore:setDaemon.. is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:setName.. is deprecated:DeprecationWarning")
+def test_ready_line_format_rfc2217_and_trace(tmp_path: Path, runtime_dir: dict[str, str]) -> None:
+    import json
+
+    import serial
+
+    a, b, trace = tmp_path / "a", tmp_path / "b", tmp_path / "t.jsonl"
+    proc = linelab(
+        "modem", str(a), str(b), "--rfc2217", "0", "--trace", str(trace), "--time-scale", "10",
+        env=runtime_dir,
+    )  # fmt: skip
+    try:
+        lines = raw_ready_lines(proc, 2)
+        found = [READY_LINE.fullmatch(line) for line in lines]
+        assert all(found), lines
+        first, second = (m.groupdict() for m in found if m is not None)
+        assert (first["link"], second["link"]) == (str(a), str(b))
+        assert (first["number"], second["number"]) == ("1001", "1002")
+        assert first["rfc2217"] is not None and second["rfc2217"] is None
+        assert int(first["rfc2217"].rpartition(":")[2]) > 0  # port 0 became a real port
+        assert first["control"] == second["control"]
+
+        remote = serial.serial_for_url(f"rfc2217://{first['rfc2217']}", timeout=DEADLINE)
+        port = Port(str(b))
+        try:
+            remote.write(b"ATE0\r")
+            assert remote.read_until(b"OK\r\n").endswith(b"OK\r\n")
+            remote.write(b"ATD1002\r")
+            port.expect(b"RING\r\n")
+            port.send(b"ATA\r")
+            port.expect(b"CONNECT")
+            assert remote.read_until(b"CONNECT").endswith(b"CONNECT")
+            remote.write(b"\xffbytes\x00")
+            port.expect(b"\xffbytes\x00")
+        finally:
+            remote.close()
+            port.close()
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0, err
+    assert out == ""
+    text = trace.read_text(encoding="utf-8").splitlines()
+    assert text[0] == '{"spec": "1"}'
+    records = [json.loads(line) for line in text[1:]]
+    assert all(list(r) == ["t", "modem", "kind", "data"] for r in records), records[:3]
+    assert {r["kind"] for r in records} == {"dte>modem", "modem>dte", "line", "exchange"}
+    sent = "".join(r["data"] for r in records if r["modem"] == "a" and r["kind"] == "dte>modem")
+    assert "ATD1002\\x0d" in sent and "\\xffbytes\\x00" in sent, sent
+
+
+def test_port_in_use_on_a_later_link_prints_no_ready_line(
+    tmp_path: Path, runtime_dir: dict[str, str]
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        expect_error([str(a), str(b), "--rfc2217", "0", "--rfc2217", port], runtime_dir, "in use")
+    assert not os.path.lexists(a) and not os.path.lexists(b)
+
+
+def test_control_path_is_registered_for_call_and_ownership(
+    tmp_path: Path, runtime_dir: dict[str, str]
+) -> None:
+    link, control = tmp_path / "m", tmp_path / "ctl.sock"
+    proc = linelab("modem", str(link), "--control", str(control), env=runtime_dir)
+    try:
+        (ready,) = read_ready(proc, 1)
+        assert ready.fields["control"] == str(control)
+        assert stat.S_IMODE(os.stat(control).st_mode) == 0o600
+        port = Port(str(link))
+        try:
+            # No --control: `linelab call` finds the owner in the registry.
+            call = subprocess.run(
+                [sys.executable, "-m", "scenarios.cli", "call", str(link), "--from", "5551234"],
+                env=runtime_dir, capture_output=True, timeout=DEADLINE, check=False,
+            )  # fmt: skip
+            assert call.returncode == 0, call.stderr
+            port.expect(b"RING\r\n")
+        finally:
+            port.close()
+        # And a second `linelab modem` sees that the link is taken.
+        expect_error([str(link)], runtime_dir, "belongs to a running linelab modem")
+    finally:
+        code, _, err = stop(proc)
+    assert code == 0, err
+    assert not os.path.exists(control)
+
+
+def test_link_of_another_user_is_an_error(tmp_path: Path, runtime_dir: dict[str, str]) -> None:
+    link = tmp_path / "theirs"
+    os.symlink(tmp_path / "gone", link)  # dangling, but not ours to replace
+    other = os.getuid() + 1 if os.getuid() else 65534
+    os.lchown(link, other, other)
+    expect_error([str(link)], runtime_dir, f"belonging to uid {other}")
+    assert os.lstat(link).st_uid == other and os.readlink(link) == str(tmp_path / "gone")

@@ -63,3 +63,10 @@ def test_bad_command_lines_are_refused_before_anything_exists(
 def test_missing_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ModemCommandError, match="not a directory"):
         make_plan(parse(str(tmp_path / "nowhere" / "m")))
+
+
+def test_rfc2217_address_in_the_ready_line() -> None:
+    from emulator.commands.modem import _host_port
+
+    assert _host_port("127.0.0.1", 2217) == "127.0.0.1:2217"
+    assert _host_port("::1", 2217) == "[::1]:2217"  # unambiguous for host:port parsers

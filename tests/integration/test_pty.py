@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from emulator.engine import ModemEngine
 from emulator.host import HostedModem, ModemHost
-from emulator.pty import EXTPROC, PtyPort
+from emulator.pty import EXTPROC, OUTPUT_CHUNK, PtyPort
 
 DEADLINE = 20.0
 TIME_SCALE = 10.0
@@ -243,6 +244,14 @@ def test_cooked_client_gets_echo_and_b0_is_still_seen(rig: Rig) -> None:
         b.close()
 
 
+# docs/pty.md states it: what a sending program can write into a data call whose
+# receiving program reads nothing, before its writes are held back. The receiving
+# modem's output bound, what the pty transport holds, and each pty's kernel buffers
+# (Linux: 64 KiB of tty buffers plus the 4 KiB line-discipline buffer).
+PTY_KERNEL_BUFFERS = 64 * 1024 + 4096
+BACK_PRESSURE_BOUND = ModemEngine.OUTPUT_LIMIT + OUTPUT_CHUNK + 2 * PTY_KERNEL_BUFFERS
+
+
 def test_back_pressure_reaches_the_sending_program(rig: Rig) -> None:
     a, b = call(rig)
     try:
@@ -257,7 +266,7 @@ def test_back_pressure_reaches_the_sending_program(rig: Rig) -> None:
             except BlockingIOError:
                 continue
             sent += chunk[:n]
-            assert len(sent) < 8 * 1024 * 1024, "no back-pressure"
+            assert len(sent) <= BACK_PRESSURE_BOUND, "back-pressure beyond the stated bound"
         assert len(sent) > 8192
         received = bytearray()
         while len(received) < len(sent):
@@ -355,3 +364,47 @@ def test_carrier_loss_hangs_up_the_controlling_terminal(tmp_path: Path, clocal: 
         assert proc.stdout is not None
         proc.stdout.close()
         close_rig(rig)
+
+
+def thread_cpu_seconds(native_id: int) -> float:
+    """user + system CPU time of one thread of this process, from /proc."""
+    stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()  # fields[0] is field 3 (state)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_closed_port_does_not_spin(rig: Rig) -> None:
+    """With no client the master is hung up (POLLHUP) for good: a loop that still
+    watched it would wake up continuously. Measure the loop thread's CPU time across a
+    one-second deadline wait (on a pipe nobody writes) with no client on either port,
+    once before any client came and once after one came and went, during a call
+    attempt to the closed port (it rings for nobody)."""
+    loop_thread = rig.host.call(threading.get_native_id)
+    quiet_r, quiet_w = os.pipe()
+    try:
+
+        def cpu_over_one_second() -> float:
+            before = thread_cpu_seconds(loop_thread)
+            ready, _, _ = select.select([quiet_r], [], [], 1.0)  # a deadline, not data
+            assert not ready
+            return thread_cpu_seconds(loop_thread) - before
+
+        assert cpu_over_one_second() < 0.2
+        left = threading.Event()
+        rig.host.call(rig.ports[0].client_listeners.append, lambda is_open: is_open or left.set())
+        caller = Client(rig.links[1])
+        client = Client(rig.links[0])
+        client.command(b"AT")
+        client.close()
+        assert left.wait(DEADLINE)
+        ringing = threading.Event()
+        rig.host.call(rig.modems[0].watch_signals, lambda s: s.ri and ringing.set())
+        caller.command(b"ATE0")
+        caller.write(b"ATD" + rig.modems[0].number.encode() + b"\r")
+        assert ringing.wait(DEADLINE)
+        assert cpu_over_one_second() < 0.2
+        assert rig.modems[0].discarded > 0  # the RINGs went nowhere
+        caller.close()
+    finally:
+        os.close(quiet_r)
+        os.close(quiet_w)

@@ -202,3 +202,56 @@ def test_port_in_use_is_a_clear_error(host: ModemHost) -> None:
     _server, port = serve(host, a)
     with pytest.raises(LinelabError, match=f"port {port} .* already in use"):
         serve(host, b, port)
+
+
+NOTIFY_MODEMSTATE = b"\xff\xfa\x2c\x6b"  # IAC SB COM-PORT-OPTION SERVER-NOTIFY-MODEMSTATE
+RI, RI_CHANGED = 0x40, 0x04
+
+
+def other_loop_timers(host: ModemHost) -> int:
+    """Live loop timers other than the modem timers the host itself arms: an RFC 2217
+    server that polled the modem lines would show up here."""
+
+    def count() -> int:
+        live = [h for h in host.loop._scheduled if not h.cancelled()]  # type: ignore[attr-defined]
+        return sum(1 for h in live if not h._callback.__qualname__.endswith("_arm.<locals>.fire"))
+
+    return host.call(count)
+
+
+def test_line_state_is_notified_on_every_change_without_a_poll_timer(host: ModemHost) -> None:
+    """A raw telnet peer (no data traffic of its own) gets a NOTIFY-MODEMSTATE for RI on
+    and for RI off, while the loop has no timer of the server's: notifications come
+    from the signal change itself."""
+    modem = host.add_modem("B")
+    _server, port = serve(host, modem)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(b"\xff\xfd\x2c")  # IAC DO COM-PORT-OPTION: we speak RFC 2217
+        got = b""
+
+        def next_state() -> int:
+            nonlocal got
+            while True:
+                start = got.find(NOTIFY_MODEMSTATE)
+                if start >= 0 and len(got) >= start + 7:
+                    assert got[start + 5 : start + 7] == b"\xff\xf0", got  # IAC SE
+                    state = got[start + 4]
+                    got = got[start + 7 :]
+                    return state
+                chunk = raw.recv(4096)  # the socket time-out is the deadline
+                assert chunk, f"connection closed; got {got!r}"
+                got += chunk
+
+        next_state()  # the forced notification once the client said DO COM-PORT
+        assert other_loop_timers(host) == 0
+        a = vmodem("A")
+        a.write(b"ATDT" + modem.number.encode() + b"\r")
+        state = next_state()
+        while not state & RI:  # DSR/CTS updates may come first
+            state = next_state()
+        assert state & RI_CHANGED
+        assert other_loop_timers(host) == 0
+        state = next_state()  # the ring burst ends: RI off, with nothing else sent
+        assert not state & RI and state & RI_CHANGED
+        assert other_loop_timers(host) == 0
+        a.close()

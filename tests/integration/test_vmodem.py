@@ -246,3 +246,47 @@ def test_closed_port_refuses_io(vhost: VHost) -> None:
         port.read(1)
     with pytest.raises(serial.PortNotOpenError):
         _ = port.cd
+
+
+FRESH_PROCESS = """
+import threading, serial
+before = {t.name for t in threading.enumerate()}
+import emulator  # nothing else: the import alone registers vmodem://
+from emulator import vmodem
+port = serial.serial_for_url("vmodem://Fresh?number=7001", timeout=10)
+started = {t.name for t in threading.enumerate()} - before
+host = vmodem.default_host()
+assert started == {"linelab-vmodem"}, started
+assert host._thread is not None and host._thread.daemon and host._thread.is_alive()
+assert "Fresh" in host.modems and host.modems["Fresh"].number == "7001"
+port.write(b"AT\\r")
+assert port.read_until(b"OK\\r\\n") == b"AT\\r\\r\\nOK\\r\\n"
+try:
+    serial.serial_for_url("vmodem://Fresh")
+except serial.SerialException as exc:
+    assert "already open" in str(exc), exc
+else:
+    raise AssertionError("second open of vmodem://Fresh succeeded")
+port.close()
+assert vmodem.default_host() is host  # one process-wide host, not one per open
+serial.protocol_handler_packages.remove(emulator.URL_HANDLER_PACKAGE)
+try:
+    serial.serial_for_url("vmodem://Other")
+except ValueError as exc:
+    assert "not known" in str(exc), exc
+else:
+    raise AssertionError("vmodem:// opened without a registered handler")
+emulator.register_url_handler()
+serial.serial_for_url("vmodem://Other").close()
+print("ok")
+"""
+
+
+def test_fresh_process_import_registers_and_first_open_starts_the_service_thread() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS], capture_output=True, timeout=60, check=False
+    )
+    assert result.returncode == 0 and result.stdout == b"ok\n", result.stderr.decode()

@@ -299,3 +299,42 @@ def test_real_host_rings_with_caller_id(runtime_dir: Path, tmp_path: Path) -> No
             asyncio.run_coroutine_threadsafe(server.aclose(), host.loop).result(10)
     finally:
         host.close()
+
+
+PEER_REQUEST = b'{"op": "call", "to": "A", "from": "1"}\n'
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to run a peer as another user")
+def test_another_user_is_kept_out_by_mode_and_by_peer_uid() -> None:
+    """A real process of uid 65534 (socat): the 0600 socket in a 0700 directory refuses
+    its connect; with both opened up, the SO_PEERCRED check still refuses its request."""
+    import shutil
+    import tempfile
+
+    socat = shutil.which("socat")
+    assert socat is not None, "socat is installed by the README test command"
+    host = FakeHost([LinkInfo("/x/A", "A", "1001")])
+    loop = LoopThread()
+    directory = Path(tempfile.mkdtemp(prefix="linelab-peer-"))
+    try:
+        path = str(directory / "ctl.sock")
+        server = loop.run(start_control_server(host, path, register=False))
+
+        def as_nobody() -> subprocess.CompletedProcess[bytes]:
+            return subprocess.run(
+                [socat, "-t5", "-", f"UNIX-CONNECT:{path}"], input=PEER_REQUEST,
+                user=65534, group=65534, extra_groups=[], capture_output=True, timeout=30,
+                check=False,
+            )  # fmt: skip
+
+        refused = as_nobody()
+        assert refused.returncode != 0 and b"Permission denied" in refused.stderr, refused
+        os.chmod(directory, 0o711)
+        os.chmod(path, 0o666)
+        answered = as_nobody()
+        assert json.loads(answered.stdout) == {"ok": False, "error": "permission denied"}
+        assert host.exchange.calls == []
+        loop.run(server.aclose())
+    finally:
+        loop.stop()
+        shutil.rmtree(directory, ignore_errors=True)

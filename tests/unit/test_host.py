@@ -317,3 +317,22 @@ def test_service_thread_host_is_thread_safe() -> None:
     finally:
         host.close()
     assert host._thread is None
+
+
+def test_release_listeners_run_after_a_detach_frees_the_modem() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        host = ModemHost(loop)
+        modem = host.add_modem("A")
+        released: list[object] = []
+        modem.release_listeners.append(lambda: released.append(modem.port))
+        modem.attach(MemPort.__new__(MemPort))
+        loop.run_until_complete(asyncio.sleep(0))  # one loop pass: nothing released yet
+        assert released == []
+        modem.detach()
+        assert released == []  # run soon on the loop, never inside detach()
+        loop.run_until_complete(asyncio.sleep(0))
+        assert released == [None]  # the modem was free when the listener ran
+        host.close()
+    finally:
+        loop.close()
