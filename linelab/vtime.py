@@ -275,10 +275,15 @@ class VirtualTime:
                 self._now = target
             self.jumps += 1
             due = self._due_locked()
-            for selector in self._loops:
+            # Every loop must look at the new time before the clock may move again: mark
+            # them all busy and wake them (a loop asleep in select() stays marked busy
+            # until it has run a pass, so no second jump can overtake it).
+            loops = list(self._loops)
+            for selector in loops:
                 self._loops[selector] = _BUSY
         self._wake(due)
-        self._kick_loops()
+        for selector in loops:
+            selector.kick()
         return True
 
     def _after_wait_registered(self) -> None:

@@ -17,7 +17,7 @@ from tapi.api import *  # noqa: F403
 from tapi.api import FUNCTIONS
 from tapi.constants import *  # noqa: F403
 from tapi.constants import __all__ as _constants
-from tapi.core.args import INFINITE, OUT
+from tapi.core.args import OUT
 from tapi.stack import Stack, get_default_stack, set_default_stack, using_stack
 from tapi.structs import *  # noqa: F403
 from tapi.structs import __all__ as _structs
@@ -26,7 +26,6 @@ __all__ = [
     *FUNCTIONS,
     *_constants,
     *_structs,
-    "INFINITE",
     "OUT",
     "Stack",
     "get_default_stack",

@@ -1,11 +1,13 @@
 """The flat TAPI 2.x functions, as module-level functions of the default stack.
 
-Calling convention (issue 4): the C function's input parameters in C order, each
-also by keyword; output-only pointers are left out but may be passed as ``lpX=None``
-to model a NULL pointer; the result is the C return value (0, a negative LINEERR_*,
-or a positive request ID), or, for a function with outputs, a fixed-length tuple
-``(rc, out1, out2, …)`` with None outputs on failure. Each function here is
-`tapi.Stack`'s method of the same name, called on `get_default_stack()`.
+Calling convention (issue 4, docs/tapi.md): the C function's input parameters in C
+order, each also by keyword; in/out scalars drop ``lp`` (``dwAPIVersion``); caller-sized
+variable structures (``lpLineDevCaps``, ``lpDeviceID`` …) are arguments in C order that
+default to `OUT` (one big enough is allocated); output-only pointers are left out but
+may be passed as ``lpX=None`` to model a NULL pointer; the result is the C return value
+(0, a negative LINEERR_*, or a positive request ID), or, for a function with outputs, a
+fixed-length tuple ``(rc, out1, out2, …)`` with None outputs on failure. Each function
+here is `tapi.Stack`'s method of the same name, called on `get_default_stack()`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ a fresh one.
 Windows CE behaviour, where it differs from desktop Windows, is selected with
 ``Stack(ce=True)``. Today that is one rule (tapi.md 6.1): lineDeallocateCall discards
 the pending LINE_REPLYs of that call, instead of delivering them as desktop TAPI 2.0+
-does.
+does (desktop discards them too for an app that negotiated a version below 2.0). The
+CE rule that a process's exit shuts down its HLINEAPPs (R6) holds in both modes:
+`Stack.close()`. See docs/tapi.md.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from contextlib import contextmanager
 from linelab.vtime import RealTime, TimeSource
 from tapi.core.assisted import AssistedFunctions
 from tapi.providers.base import LineDevice, Provider
+
+#: How long `Stack.close()` lets providers finish hanging up (seconds on the stack's
+#: clock): room for a +++ escape with its guard times, OK and ATH.
+CLOSE_DRAIN_TIMEOUT = 15.0
 
 
 class Stack(AssistedFunctions):
@@ -85,7 +91,8 @@ class Stack(AssistedFunctions):
 
     # -- life cycle ------------------------------------------------------------------------
     def close(self) -> None:
-        """Shut down every HLINEAPP (as if each process exited, R6), the providers and the
+        """Shut down every HLINEAPP (as if each process exited, R6) and the providers, let
+        the providers finish their hang-ups (`CLOSE_DRAIN_TIMEOUT`), then stop the
         service loop. Idempotent."""
         with self.op():
             if self._closed:
@@ -95,12 +102,37 @@ class Stack(AssistedFunctions):
                 self.shutdown_app(app)
             for provider in self.providers:
                 provider.shutdown()
+        self._drain_providers()
         loop, thread = self._own_loop, self._loop_thread
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10.0)
             if not thread.is_alive():
                 loop.close()
+
+    def _drain_providers(self) -> None:
+        """Let the providers finish what shutting down began (a hang-up's DTR drop, the
+        port's release) before the loop stops: wait on the stack's clock, so virtual time
+        moves on meanwhile, for at most `CLOSE_DRAIN_TIMEOUT`."""
+        loop = self._external_loop or self._own_loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            if asyncio.get_running_loop() is loop:
+                return  # closing from the loop itself: nobody else can run its timers
+        except RuntimeError:
+            pass  # no loop in this thread: the usual case
+        remaining = [len(self.providers)]
+
+        def done() -> None:
+            with self.cond:
+                remaining[0] -= 1
+                self.time.notify_all(self.cond)
+
+        for provider in self.providers:
+            provider.when_drained(done)
+        with self.cond:
+            self.time.wait(self.cond, lambda: remaining[0] <= 0, CLOSE_DRAIN_TIMEOUT)
 
     def __enter__(self) -> Stack:
         return self

@@ -8,9 +8,6 @@ from tapi import constants as C
 
 T = TypeVar("T")
 
-INFINITE: Final = 0xFFFFFFFF  # Win32 INFINITE time-out; provided here until tapi.constants has it
-LINEROAMMODE_UNAVAIL: Final = 0x00000002  # provided here until tapi.constants has it
-
 
 class _Out:
     """Default of an output-only pointer: "the caller's buffer is there, allocate it".

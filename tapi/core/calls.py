@@ -104,7 +104,7 @@ class CallFunctions(LineFunctions):
                 if rc:
                     return rc, None
             if (
-                self._active_calls(device) + sum(1 for c in device.calls if c.state is None)
+                self.active_calls(device) + sum(1 for c in device.calls if c.state is None)
                 >= caps.max_num_active_calls
             ):
                 return C.LINEERR_CALLUNAVAIL, None
@@ -236,7 +236,7 @@ class CallFunctions(LineFunctions):
 
     # -- queries ---------------------------------------------------------------------------
     def lineGetCallInfo(
-        self, hCall: int, *, lpCallInfo: Any = OUT
+        self, hCall: int, lpCallInfo: Any = OUT
     ) -> tuple[int, LINECALLINFO | None]:
         """Returns (rc, LINECALLINFO); any state, IDLE included."""
         with self.op():
@@ -283,7 +283,7 @@ class CallFunctions(LineFunctions):
         return flags or C.LINECALLPARTYID_UNAVAIL
 
     def lineGetCallStatus(
-        self, hCall: int, *, lpCallStatus: Any = OUT
+        self, hCall: int, lpCallStatus: Any = OUT
     ) -> tuple[int, LINECALLSTATUS | None]:
         """Returns (rc, LINECALLSTATUS): state, mode, this handle's privilege, features."""
         with self.op():
@@ -302,7 +302,7 @@ class CallFunctions(LineFunctions):
             return fit(s, api_version=h.line.api_version, grow=grow), s
 
     def lineGetNewCalls(
-        self, hLine: int, dwAddressID: int, dwSelect: int, *, lpCallList: Any = OUT
+        self, hLine: int, dwAddressID: int, dwSelect: int, lpCallList: Any = OUT
     ) -> tuple[int, LINECALLLIST | None]:
         """Returns (rc, LINECALLLIST): monitor handles to calls the app has none for;
         other holders get LINE_CALLINFO(NUMMONITORS)."""

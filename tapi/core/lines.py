@@ -9,8 +9,6 @@ from tapi.core.args import (
     ALL_ADDRESSSTATES,
     ALL_LINEDEVSTATES,
     ALL_MEDIAMODES,
-    INFINITE,
-    LINEROAMMODE_UNAVAIL,
     OUT,
     is_dword,
     is_text,
@@ -299,7 +297,6 @@ class LineFunctions(CoreState):
         dwDeviceID: int,
         dwAPIVersion: int,
         dwExtVersion: int,
-        *,
         lpLineDevCaps: Any = OUT,
     ) -> tuple[int, LINEDEVCAPS | None]:
         """Returns (rc, LINEDEVCAPS); honours a passed struct's dwTotalSize."""
@@ -343,7 +340,6 @@ class LineFunctions(CoreState):
         dwAddressID: int,
         dwAPIVersion: int,
         dwExtVersion: int,
-        *,
         lpAddressCaps: Any = OUT,
     ) -> tuple[int, LINEADDRESSCAPS | None]:
         """Returns (rc, LINEADDRESSCAPS) with the modem values of tapi.md 8.5."""
@@ -523,11 +519,8 @@ class LineFunctions(CoreState):
             line.address_states = dwAddressStates
             return 0
 
-    def _active_calls(self, device: Device) -> int:
-        return sum(1 for c in device.calls if not c.idle and c.state is not None)
-
     def lineGetLineDevStatus(
-        self, hLine: int, *, lpLineDevStatus: Any = OUT
+        self, hLine: int, lpLineDevStatus: Any = OUT
     ) -> tuple[int, LINEDEVSTATUS | None]:
         """Returns (rc, LINEDEVSTATUS)."""
         with self.op():
@@ -539,20 +532,20 @@ class LineFunctions(CoreState):
                 return rc, None
             device = line.device
             caps = device.line.caps()
-            active = self._active_calls(device)
+            active = self.active_calls(device)
             s.dwNumOpens = len(device.opens)
             s.dwOpenMediaModes = self.owner_media_modes(device)
             s.dwNumActiveCalls = active
             s.dwLineFeatures = caps.line_features if active < caps.max_num_active_calls else 0
             s.dwSignalLevel = 0xFFFF
             s.dwBatteryLevel = 0xFFFF
-            s.dwRoamMode = LINEROAMMODE_UNAVAIL
+            s.dwRoamMode = C.LINEROAMMODE_UNAVAIL
             s.dwDevStatusFlags = C.LINEDEVSTATUSFLAGS_CONNECTED | C.LINEDEVSTATUSFLAGS_INSERVICE
             s.dwAvailableMediaModes = caps.media_modes
             return fit(s, api_version=line.api_version, grow=grow), s
 
     def lineGetAddressStatus(
-        self, hLine: int, dwAddressID: int, *, lpAddressStatus: Any = OUT
+        self, hLine: int, dwAddressID: int, lpAddressStatus: Any = OUT
     ) -> tuple[int, LINEADDRESSSTATUS | None]:
         """Returns (rc, LINEADDRESSSTATUS)."""
         with self.op():
@@ -565,7 +558,7 @@ class LineFunctions(CoreState):
             s, grow, rc = out_struct(lpAddressStatus, LINEADDRESSSTATUS, line.api_version)
             if s is None:
                 return rc, None
-            active = self._active_calls(line.device)
+            active = self.active_calls(line.device)
             s.dwNumInUse = 1 if active else 0
             s.dwNumActiveCalls = active
             s.dwAddressFeatures = (
@@ -580,9 +573,8 @@ class LineFunctions(CoreState):
         dwAddressID: int,
         hCall: int,
         dwSelect: int,
-        lpszDeviceClass: str | None = None,
-        *,
         lpDeviceID: Any = OUT,
+        lpszDeviceClass: str | None = None,
     ) -> tuple[int, VARSTRING | None]:
         """Returns (rc, VARSTRING). "comm/datamodem" with LINECALLSELECT_CALL on a
         connected call carries the provider's relayed pyserial-compatible port in
@@ -688,7 +680,7 @@ class LineFunctions(CoreState):
             if not is_dword(dwTimeout):
                 return C.LINEERR_INVALPARAM, None
             sink = app.sink
-            timeout = None if dwTimeout == INFINITE else dwTimeout / 1000.0
+            timeout = None if dwTimeout == C.INFINITE else dwTimeout / 1000.0
             self.time.wait(self.cond, lambda: not app.alive or bool(sink.queue), timeout)
             if not app.alive:
                 return C.LINEERR_INVALAPPHANDLE, None

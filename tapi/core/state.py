@@ -278,8 +278,9 @@ class CoreState:
         if h in h.call.handles:
             h.call.handles.remove(h)
         app = h.line.app
-        if self.ce:
-            # Windows CE (and API < 2.0): replies for the call are discarded (tapi.md 6.1).
+        if self.ce or h.line.api_version < C.TAPI_VERSION2_0:
+            # Windows CE, and any app that negotiated a version below 2.0: the pending
+            # replies for the call are discarded (tapi.md 6.1).
             for req in self.requests.values():
                 if req.handle is h:
                     req.suppressed = True
@@ -323,11 +324,14 @@ class CoreState:
         """TSPI_lineCloseCall: the last handle is gone (R3)."""
         if call.closed:
             return
+        before = self.active_calls(call.device)
         call.closed = True
         self.phys.pop(call.htCall, None)
         if call in call.device.calls:
             call.device.calls.remove(call)
         call.device.line.close_call(call.htCall)
+        if self.active_calls(call.device) != before:
+            self.post_devstate(call.device, C.LINEDEVSTATE_NUMCALLS)
 
     # -- lines -----------------------------------------------------------------------------
     def owner_media_modes(self, device: Device) -> int:
@@ -402,9 +406,20 @@ class CoreState:
         )
 
     # -- call states -----------------------------------------------------------------------
+    def active_calls(self, device: Device) -> int:
+        """Calls on `device` that exist and are not IDLE (LINEDEVSTATUS.dwNumActiveCalls)."""
+        return sum(1 for c in device.calls if not c.idle and c.state is not None)
+
     def set_call_state(self, call: PhysCall, state: int, mode: int, media_mode: int) -> None:
         if call.closed:
             return
+        before = self.active_calls(call.device)
+        self._set_call_state(call, state, mode, media_mode)
+        if self.active_calls(call.device) != before:
+            # After the LINE_CALLSTATE that changed it; filtered per HLINE (tapi.md 6.2).
+            self.post_devstate(call.device, C.LINEDEVSTATE_NUMCALLS)
+
+    def _set_call_state(self, call: PhysCall, state: int, mode: int, media_mode: int) -> None:
         if not callstates.allowed(call.state, state, outgoing=call.outgoing):
             self.provider_errors.append(
                 f"call {call.htCall}: {C.callstate_name(call.state or 0)} -> "

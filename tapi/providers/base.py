@@ -26,6 +26,7 @@ Threading contract (keep it, and the core stays simple):
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -187,6 +188,11 @@ class LineDevice:
     def close(self) -> None:
         """TSPI_lineClose, when the last HLINE closes: drop what is left, release the port."""
 
+    def when_drained(self, done: Callable[[], None]) -> None:
+        """Call `done()` (from any thread) once the device has finished what closing
+        began (see `Provider.when_drained`); at once for a device with no such work."""
+        done()
+
     def set_default_media_detection(self, media_modes: int) -> int:
         """TSPI_lineSetDefaultMediaDetection: the union of the OWNER media modes of all
         opens; 0 means nobody wants incoming calls (tapi.md 6.9)."""
@@ -249,3 +255,24 @@ class Provider:
 
     def shutdown(self) -> None:
         """TSPI_providerShutdown: the stack is closing."""
+
+    def when_drained(self, done: Callable[[], None]) -> None:
+        """Call `done()` (from any thread) once the work begun before `shutdown()` has
+        finished: hang-ups with their DTR timers, ports being released. The stack keeps
+        its loop running until then (bounded by a time-out on its clock). By default,
+        once every line device is drained (`LineDevice.when_drained`)."""
+        lines = self.lines()
+        remaining = [len(lines)]
+        lock = threading.Lock()
+
+        def one_done() -> None:
+            with lock:
+                remaining[0] -= 1
+                last = remaining[0] == 0
+            if last:
+                done()
+
+        if not lines:
+            done()
+        for line in lines:
+            line.when_drained(one_done)

@@ -167,6 +167,7 @@ class ModemLine(LineDevice):
         self._ignore_rings_until = float("-inf")
         self._timer: asyncio.TimerHandle | None = None
         self._relay_queued = False
+        self._drained: list[Callable[[], None]] = []  # told when the port is released
         self.provider: ModemProvider | None = None
         #: Problems found on the loop (for tests and `linelab trace`): never silent.
         self.errors: list[str] = []
@@ -200,12 +201,27 @@ class ModemLine(LineDevice):
             self._loop = self.loop_getter()
         return self._loop
 
-    def _post(self, fn: Callable[..., None], *args: Any) -> None:
-        """Run `fn(*args)` on the loop thread, soon (from any thread)."""
+    def _post(self, fn: Callable[..., None], *args: Any) -> bool:
+        """Run `fn(*args)` on the loop thread, soon (from any thread); False if the
+        stack's loop has closed and nothing is left to drive it."""
         try:
             self._get_loop().call_soon_threadsafe(self._guarded, fn, *args)
-        except RuntimeError as exc:  # the stack's loop has closed: nothing left to drive
+        except RuntimeError as exc:
             log.debug("%s: %s dropped: %s", self.config.name, fn.__name__, exc)
+            return False
+        return True
+
+    def when_drained(self, done: Callable[[], None]) -> None:
+        """Call `done()` once the port is released (after a hang-up under way, with its
+        DTR drop): at once if the line never ran or its loop has gone."""
+        if self._loop is None or not self._post(self._add_drained, done):
+            done()
+
+    def _add_drained(self, done: Callable[[], None]) -> None:
+        if self.driver is None:
+            done()
+        else:
+            self._drained.append(done)
 
     def _guarded(self, fn: Callable[..., None], *args: Any) -> None:
         try:
@@ -315,12 +331,25 @@ class ModemLine(LineDevice):
 
     def _close_port(self) -> None:
         self._want_open = False
+        self._waiting.clear()
         call = self._call
+        dialogue = self._dialogue
         if call is not None:
             self._fail_requests(call, C.LINEERR_OPERATIONFAILED)
             call.closed = True
+            if (
+                call.state != C.LINECALLSTATE_IDLE
+                and self.driver is not None
+                and dialogue is not None
+                and dialogue.state not in ("closed", "initializing")
+            ):
+                # CLOSEDROP, done properly (DTR low for its full time, or +++ and ATH):
+                # HungUp or HangupFailed releases the port afterwards.
+                self._hang_up(call)
+                return
             self._end_call()
-        self._waiting.clear()
+        if self.driver is not None and dialogue is not None and dialogue.state == "hanging_up":
+            return  # a drop is under way: the port goes when it ends
         self._stop_port()
 
     def _stop_port(self) -> None:
@@ -334,10 +363,16 @@ class ModemLine(LineDevice):
         self._ignore_rings_until = float("-inf")
         self._caller_id = None
         self._cancel_timer()
+        drained, self._drained = self._drained, []
+        for done in drained:
+            done()
 
     def _port_gone(self, reason: str) -> None:
         """The port vanished or failed: complete everything, then LINE_CLOSE."""
         if not self._want_open:
+            if self.driver is not None:  # gone while closing: nothing left to hang up
+                self._end_call()
+                self._stop_port()
             return
         self._fail(reason, C.LINEERR_OPERATIONFAILED)
 
@@ -542,10 +577,19 @@ class ModemLine(LineDevice):
             self._fail_requests(call, C.LINEERR_OPERATIONFAILED)
             self._report(call, C.LINECALLSTATE_IDLE)
             self._end_call()
-        if self.driver is not None:
+        if self.driver is None:
+            return
+        if self._want_open:
             self._initialize()  # back to a known state, listening for RING (8.3)
+        else:
+            self._stop_port()  # the line closed while hanging up: release the port now
 
     def _on_HangupFailed(self, event: at.HangupFailed) -> None:
+        if not self._want_open:  # closing anyway: DTR low and close is all that is left
+            self.errors.append(f"hang-up failed while closing: {event.reason}")
+            self._end_call()
+            self._stop_port()
+            return
         self._fail(f"hang-up failed: {event.reason}", C.LINEERR_OPERATIONFAILED)
 
     def _on_SetDTR(self, event: at.SetDTR) -> None:

@@ -11,6 +11,7 @@ virtual time while the bytes go through real ptys.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -151,7 +152,9 @@ class App:
         return got
 
     def data_port(self, hCall: int) -> DataPort:
-        rc, vs = self.stack.lineGetID(0, 0, hCall, C.LINECALLSELECT_CALL, "comm/datamodem")
+        rc, vs = self.stack.lineGetID(
+            0, 0, hCall, C.LINECALLSELECT_CALL, lpszDeviceClass="comm/datamodem"
+        )
         assert rc == 0 and vs is not None
         assert isinstance(vs.hComm, DataPort)
         return vs.hComm
@@ -653,7 +656,9 @@ def test_default_line_is_a_vmodem_that_calls_its_far_ends(lab: Lab) -> None:
             C.LINECALLSTATE_PROCEEDING,
             C.LINECALLSTATE_CONNECTED,
         ]
-        rc, vs = stack.lineGetID(0, 0, hCall, C.LINECALLSELECT_CALL, "comm/datamodem")
+        rc, vs = stack.lineGetID(
+            0, 0, hCall, C.LINECALLSELECT_CALL, lpszDeviceClass="comm/datamodem"
+        )
         assert rc == 0 and vs is not None and isinstance(vs.hComm, DataPort)
         port = vs.hComm
         port.timeout = 10.0
@@ -736,3 +741,45 @@ def test_configured_stack_on_real_time_with_its_own_loop(tmp_path: Path) -> None
     finally:
         set_default_host(previous)
         host.close()
+
+
+def test_stack_close_mid_call_finishes_the_hang_up(tmp_path: Path) -> None:
+    """Stack.close() drains provider work before it stops its own loop: the 500 ms B0
+    DTR drop of the call that closing drops runs its course on the stack's clock, the
+    emulator modem hangs up (back in command state, carrier gone) and the port is
+    released. The emulator shares the stack's own service loop, so one virtual-time
+    loop carries both and nothing runs after close() returns."""
+    vt = VirtualTime(grace=GRACE)
+    path = tmp_path / "A"
+    line = ModemLine(LineConfig(name="Modem A", port=str(path)), time=vt)
+    stack = Stack(lines=[line], time=vt)
+    loop = stack.loop
+    host = ModemHost.call_on(loop, lambda: ModemHost(loop))
+    pty = ModemHost.call_on(loop, lambda: PtyPort(host.add_modem("A"), path))
+    ModemHost.call_on(loop, host.exchange.set_far, ANSWER, "answer,echo")
+    try:
+        params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
+        rc, h, _n, _v, _p = stack.lineInitializeEx(None, None, "closing", V22, params)
+        assert rc == 0 and h is not None
+        rc, hLine = stack.lineOpen(h, 0, V22, 0, 0, OWNER, DATAMODEM)
+        assert rc == 0 and hLine is not None
+        rid, hCall = stack.lineMakeCall(hLine, ANSWER, 0, data_params())
+        assert rid > 0 and hCall is not None
+        got: list[Msg] = []
+        while not got or got[-1][2] != "CONNECTED":
+            rc, m = stack.lineGetMessage(h, 120_000)
+            assert rc == 0 and m is not None, got
+            got.append(short(m))
+        engine = host.modem("A").engine
+        assert engine.state != "command"  # on line, in data mode
+        start = vt.now()
+        stack.close()  # mid-call: lineShutdown (drop), then the provider, then the loop
+        assert vt.now() - start >= 0.5  # the DTR drop ran its course on the clock
+        assert line.driver is None  # the port is released
+        assert engine.state == "command"  # the emulator modem really hung up
+        exchange_line = host.modem("A").line
+        assert exchange_line.call is None and not exchange_line.offhook  # the far end saw it go
+    finally:
+        stack.close()
+        with contextlib.suppress(Exception):  # the shared loop has closed by now
+            pty.close()

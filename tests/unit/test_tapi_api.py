@@ -19,6 +19,7 @@ from tapi import (
     lineInitializeEx,
     lineShutdown,
 )
+from tapi.providers.base import Provider
 from tapi.providers.fake import FakeLine
 from tapi.stack import Stack
 
@@ -42,7 +43,7 @@ def test_issue_example_imports_and_signed_codes() -> None:
 
 def test_module_functions_use_the_default_stack(tapi_default_stack: Stack) -> None:
     line = FakeLine()
-    tapi_default_stack.add_provider(tapi.providers.base.Provider([line]))
+    tapi_default_stack.add_provider(Provider([line]))
     h = _init()
     assert h in tapi_default_stack.apps
     rc, hLine = tapi.lineOpen(
@@ -83,12 +84,12 @@ def test_every_flat_function_is_a_stack_method_and_exported() -> None:
         assert name in tapi.__all__
         assert callable(getattr(Stack, name))
         params = inspect.signature(getattr(tapi, name)).parameters
-        # output-only pointers are keyword-only; inputs are positional-or-keyword
+        # output-only pointers are keyword-only; inputs (and the caller-sized variable
+        # structures, which carry dwTotalSize in) are positional-or-keyword, in C order
+        # (checked against every C prototype in test_tapi_signatures.py)
         for p in params.values():
             if p.name.startswith(("lph", "lpdw")) or p.name in {
-                "lpLineDevCaps", "lpCallInfo", "lpCallStatus", "lpCallList", "lpMessage",
-                "lpExtensionID", "lpDeviceID", "lpLineDevStatus", "lpAddressStatus",
-                "lpAddressCaps", "lpRequestBuffer",
+                "lpMessage", "lpExtensionID", "lpRequestBuffer",
             }:  # fmt: skip
                 assert p.kind is inspect.Parameter.KEYWORD_ONLY, (name, p.name)
             elif p.name != "self":
@@ -138,8 +139,8 @@ def test_garbage_arguments_return_codes_never_raise(garbage: object) -> None:
         lambda: s.lineGetCallInfo(hc, lpCallInfo=garbage),
         lambda: s.lineGetDevCaps(h, 0, 0x20000, 0, lpLineDevCaps=garbage),
         lambda: s.lineSetStatusMessages(hL, garbage, 0),  # type: ignore[arg-type]
-        lambda: s.lineGetID(hL, 0, 0, 1, garbage),  # type: ignore[arg-type]
-        lambda: s.lineGetID(hL, garbage, 0, 2, "comm"),  # type: ignore[arg-type]
+        lambda: s.lineGetID(hL, 0, 0, 1, lpszDeviceClass=garbage),  # type: ignore[arg-type]
+        lambda: s.lineGetID(hL, garbage, 0, 2, lpszDeviceClass="comm"),  # type: ignore[arg-type]
         lambda: s.lineSetNumRings(hL, 0, garbage),  # type: ignore[arg-type]
         lambda: s.lineHandoff(hc, garbage, 0),  # type: ignore[arg-type]
         lambda: s.lineHandoff(hc, None, garbage),  # type: ignore[arg-type]

@@ -156,6 +156,29 @@ def test_r4_desktop_keeps_replies_after_dealloc_ce_discards_them() -> None:
         assert a.messages() == expected, ce
 
 
+def test_r4_desktop_app_below_api_2_0_loses_replies_after_dealloc() -> None:
+    """tapi.md 6.1: lineDeallocateCall discards pending LINE_REPLYs for API < 2.0 apps
+    even on desktop; a 2.0+ app on the same stack still gets its reply."""
+    for version, expect_reply in ((C.TAPI_VERSION1_4, False), (C.TAPI_VERSION2_0, True)):
+        line = FakeLine(auto=False)
+        s = stack_with(line)
+        a, b = EventApp(s, "A", version=version), EventApp(s, "B")
+        a.open(version=version)
+        b.open()
+        ht = line.incoming()
+        first = a.messages()[0]  # 1.4: no LINE_APPNEWCALL, the LINE_CALLSTATE says it
+        hcA = first[3] if first[0] == "LINE_APPNEWCALL" else first[1]
+        rid = s.lineAccept(hcA)
+        assert rid > 0
+        assert s.lineHandoff(hcA, "B", 0) == 0
+        assert s.lineDeallocateCall(hcA) == 0
+        line.complete(rid, 0)
+        line.state(ht, C.LINECALLSTATE_ACCEPTED)
+        replies = [m for m in a.messages() if m[0] == "LINE_REPLY"]
+        assert replies == ([("LINE_REPLY", 0, rid, 0, 0)] if expect_reply else []), version
+        s.close()
+
+
 def test_r5_tapi_allocates_handles_for_owners_and_monitors_valid_until_dealloc() -> None:
     line = FakeLine()
     s = stack_with(line)

@@ -326,7 +326,7 @@ def case_54() -> None:
     s = stack_with(FakeLine(port_name="/dev/ttyS7"))
     a = EventApp(s)
     hL = a.open()
-    rc, vs = s.lineGetID(hL, 0, 0, C.LINECALLSELECT_LINE, "comm/datamodem")
+    rc, vs = s.lineGetID(hL, 0, 0, C.LINECALLSELECT_LINE, lpszDeviceClass="comm/datamodem")
     assert rc == 0 and isinstance(vs, VARSTRING)
     assert vs.dwStringFormat == C.STRINGFORMAT_BINARY
     assert vs.hComm is None
@@ -338,7 +338,7 @@ def case_56() -> None:
     s = stack_with()
     a = EventApp(s)
     hL = a.open()
-    assert s.lineGetID(hL, 0, 0, C.LINECALLSELECT_LINE, "no/such")[0] == (
+    assert s.lineGetID(hL, 0, 0, C.LINECALLSELECT_LINE, lpszDeviceClass="no/such")[0] == (
         C.LINEERR_INVALDEVICECLASS
     )
 

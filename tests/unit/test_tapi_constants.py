@@ -814,3 +814,21 @@ def test_tapi3_media_types_share_line_media_mode_bits() -> None:
     assert c.TAPIMEDIATYPE_DATAMODEM == c.LINEMEDIAMODE_DATAMODEM
     assert c.TAPIMEDIATYPE_G3FAX == c.LINEMEDIAMODE_G3FAX
     assert c.TAPIMEDIATYPE_VIDEO == c.LINEMEDIAMODE_VIDEO
+
+
+def test_infinite_and_roam_modes_live_in_tapi_constants() -> None:
+    # winbase.h INFINITE and tapi.h LINEROAMMODE_*; the core imports them from here.
+    import tapi
+
+    assert c.INFINITE == tapi.INFINITE == 0xFFFFFFFF
+    assert (
+        c.LINEROAMMODE_UNKNOWN,
+        c.LINEROAMMODE_UNAVAIL,
+        c.LINEROAMMODE_HOME,
+        c.LINEROAMMODE_ROAMA,
+        c.LINEROAMMODE_ROAMB,
+    ) == (0x1, 0x2, 0x4, 0x8, 0x10)
+    assert "INFINITE" in c.__all__ and "LINEROAMMODE_UNAVAIL" in c.__all__
+    from tapi.core import args
+
+    assert not hasattr(args, "INFINITE") and not hasattr(args, "LINEROAMMODE_UNAVAIL")

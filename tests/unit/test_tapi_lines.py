@@ -61,7 +61,7 @@ def test_linemapper_picks_the_first_matching_device() -> None:
     params = LINECALLPARAMS(dwMediaMode=DATAMODEM)
     rc, hL = s.lineOpen(a.h, C.LINEMAPPER, V22, 0, 0, NONE, 0, params)
     assert rc == 0 and hL is not None
-    rc, vs = s.lineGetID(hL, 0, 0, C.LINECALLSELECT_LINE, "TAPI/LINE")
+    rc, vs = s.lineGetID(hL, 0, 0, C.LINECALLSELECT_LINE, lpszDeviceClass="TAPI/LINE")
     assert rc == 0 and vs is not None and vs.String == (1).to_bytes(4, "little")
     fax = LINECALLPARAMS(dwMediaMode=C.LINEMEDIAMODE_G3FAX)
     assert s.lineOpen(a.h, C.LINEMAPPER, V22, 0, 0, NONE, 0, fax)[0] == (
@@ -164,20 +164,28 @@ def test_getid_classes_and_the_data_port_of_a_connected_call() -> None:
     s = stack_with(line)
     a = EventApp(s)
     hL = a.open()
-    rc, vs = s.lineGetID(hL, 0, 0, C.LINECALLSELECT_ADDRESS, "comm/datamodem/portname")
+    rc, vs = s.lineGetID(
+        hL, 0, 0, C.LINECALLSELECT_ADDRESS, lpszDeviceClass="comm/datamodem/portname"
+    )
     assert rc == 0 and vs is not None and vs.String == "vmodem://m0"
     assert vs.dwStringFormat == C.STRINGFORMAT_ASCII
     _rid, hc = s.lineMakeCall(hL, "555")
     assert hc is not None
-    rc, vs = s.lineGetID(0, 0, hc, C.LINECALLSELECT_CALL, "comm/datamodem")
+    rc, vs = s.lineGetID(0, 0, hc, C.LINECALLSELECT_CALL, lpszDeviceClass="comm/datamodem")
     assert rc == 0 and vs is not None and vs.hComm is None  # not connected yet
     line.connect(ht_of(s, hc))
-    rc, vs = s.lineGetID(0, 0, hc, C.LINECALLSELECT_CALL, "Comm/DataModem")
+    rc, vs = s.lineGetID(0, 0, hc, C.LINECALLSELECT_CALL, lpszDeviceClass="Comm/DataModem")
     assert rc == 0 and vs is not None and vs.hComm is line.data_port
     assert vs.String == b"\0\0\0\0vmodem://m0\0"
-    assert s.lineGetID(hL, 0, 0, 0x8, "comm")[0] == C.LINEERR_INVALCALLSELECT
-    assert s.lineGetID(hL, 0, 0, C.LINECALLSELECT_LINE, None)[0] == C.LINEERR_INVALPOINTER
-    assert s.lineGetID(0, 0, 77, C.LINECALLSELECT_CALL, "comm")[0] == C.LINEERR_INVALCALLHANDLE
+    assert s.lineGetID(hL, 0, 0, 0x8, lpszDeviceClass="comm")[0] == C.LINEERR_INVALCALLSELECT
+    assert (
+        s.lineGetID(hL, 0, 0, C.LINECALLSELECT_LINE, lpszDeviceClass=None)[0]
+        == C.LINEERR_INVALPOINTER
+    )
+    assert (
+        s.lineGetID(0, 0, 77, C.LINECALLSELECT_CALL, lpszDeviceClass="comm")[0]
+        == C.LINEERR_INVALCALLHANDLE
+    )
 
 
 def test_device_created_reaches_new_and_old_apps() -> None:

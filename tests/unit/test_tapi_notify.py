@@ -11,7 +11,7 @@ from tapi_helpers import MONITOR, NONE, EventApp, ht_of, stack_with
 
 from linelab.vtime import RealTime, VirtualTime
 from tapi import constants as C
-from tapi.core.args import INFINITE
+from tapi.constants import INFINITE
 from tapi.providers.fake import FakeLine
 from tapi.stack import Stack
 from tapi.structs import LINEINITIALIZEEXPARAMS, LINEMESSAGE

@@ -176,3 +176,30 @@ def test_real_time_scaled_loop_runs_timers_faster() -> None:
 def test_scale_must_be_positive() -> None:
     with pytest.raises(ValueError):
         RealTime(scale=0)
+
+
+def test_two_loops_share_one_clock(vt: VirtualTime) -> None:
+    # Regression: after a jump made by one loop, the other loop was left marked busy
+    # while asleep in select(), and the clock froze.
+    first, t1 = run_loop_in_thread(vt)
+    second, t2 = run_loop_in_thread(vt)
+    cond = threading.Condition()
+    fired: list[tuple[str, float]] = []
+
+    def fire(name: str, loop: asyncio.AbstractEventLoop) -> None:
+        with cond:
+            fired.append((name, loop.time()))
+            vt.notify_all(cond)
+
+    try:
+        first.call_soon_threadsafe(first.call_later, 10, fire, "first", first)
+        second.call_soon_threadsafe(second.call_later, 20, fire, "second", second)
+        first.call_soon_threadsafe(first.call_later, 30, fire, "first", first)
+        with cond:
+            assert vt.wait(cond, lambda: len(fired) == 3, 100.0)
+        assert fired == [("first", 10.0), ("second", 20.0), ("first", 30.0)]
+    finally:
+        for loop, thread in ((first, t1), (second, t2)):
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(5)
+            loop.close()
