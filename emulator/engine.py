@@ -34,7 +34,19 @@ only fires triggers. Per-byte work is plain code, chosen by the current state:
   detector holds back up to three S2 characters that *might* be a guarded escape
   (S12 of silence, "+++", S12 of silence). If anything else arrives, or the pluses
   come too slowly, or a fourth arrives, the held pluses are released to the far end
-  in order: a plus that is not a guarded escape always reaches the peer.
+  in order: a plus that is not a guarded escape always reaches the peer. The data
+  path is chunk-at-a-time, not per byte: a `receive_dte` call happens at one instant,
+  so once a data byte has gone out no escape can start in the rest of that chunk
+  (its silence before would be 0 s). `_data_chunk` therefore only inspects the S2
+  characters at the head of a chunk (every one, found with `bytes.find`, when S12=0)
+  and forwards the rest with ONE `Line.send`; the receiving engine appends each
+  `Data` event to its output buffer whole. A 1 MiB burst through `Sim` takes milliseconds.
+
+Off hook without a call: "ATD…;" (voice) and ATH1 leave the line off hook in
+command state, busy to callers, until ATH0, ATZ, ATD or DTR under &D2. ATH1 is a
+no-op outside command state (ringing, or already in a call). Carrier loss with
+S10=255 is ignored, as on Rockwell/USR modems: the modem stays online with DCD on and
+the line off hook, data goes nowhere, and the DTE hangs up with +++ ATH or DTR.
 
 Timers are a small dict of name -> deadline (dial progress, S7 carrier wait, ring
 cadence, escape guard, S10 loss delay, S25 DTR debounce, S1 clearing). `tick()` runs
@@ -57,11 +69,13 @@ S0=1 (or an ATA during the first burst) the modem answers before it arrives, sho
 no caller ID and +VRID has none for that call, as on real modems. Use S0=2 to see
 caller ID before auto-answer.
 
-Back-pressure: in data mode `dte_room()` is the far end's `send_room()` (which
-grows when the *far* DTE reads, without this engine's listener firing: drivers
-re-check room after any read, as `Sim` and `emulator.host` do), and
-`rx_room()` is what is left of `OUTPUT_LIMIT` in our DTE output buffer. Peer data is
-never dropped: if a driver ignores back-pressure the buffer grows past the bound.
+Back-pressure: in data mode `dte_room()` is the far end's `send_room()` less the
+pluses held for a candidate escape (which grows when the *far* DTE reads, without
+this engine's listener firing: drivers re-check room after any read, as `Sim` and
+`emulator.host` do), and `rx_room()` is what is left of `OUTPUT_LIMIT` (64 KiB) in
+our DTE output buffer, so a driver that honours `dte_room()` never makes the far
+end's buffer exceed 64 KiB. Peer data is never dropped: if a driver ignores
+back-pressure the buffer grows past the bound.
 Unsolicited results (RING, caller ID, NO CARRIER) that would overflow the bound are
 dropped and counted in a trace "line" record, because a DTE that reads nothing for
 that long has lost them on real hardware too.
@@ -126,10 +140,12 @@ from linelab.clock import Clock
 _COMMAND_STATES = frozenset({"command", "ringing", "online_command"})
 # States in which a call (or call attempt) holds the line.
 _CALL_STATES = frozenset({"dialing", "answering", "online", "online_command", "carrier_lost"})
-# Bound of the DTE output buffer (bytes). About one second of 33600 bit/s data plus
-# slack: large enough that a well-behaved driver never sees it, small enough that a
-# stalled DTE stops the far end quickly.
-OUTPUT_LIMIT = 8192
+# Bound of the DTE output buffer (bytes). The emulator moves data as fast as the
+# drivers do (there is no line-rate pacing), so the bound is sized for chunked
+# transports: 64 KiB lets a pty or vmodem:// driver move big chunks per wake-up
+# (8 KiB cost about 20 % of burst throughput), and still stops the far end at once
+# when a DTE stalls. Unsolicited results beyond it are dropped (see above).
+OUTPUT_LIMIT = 65536
 # Seconds after the last ring of an unanswered call before S1 clears.
 S1_CLEAR_DELAY = 8.0
 # &K values: RTS/CTS flow control (3, and 6 = both), XON/XOFF from the DTE (4, 5, 6);
@@ -137,6 +153,7 @@ S1_CLEAR_DELAY = 8.0
 _HARDWARE_FLOW = frozenset({3, 6})
 _SOFTWARE_FLOW = frozenset({4, 5, 6})
 XON, XOFF = 0x11, 0x13
+_FLOW_BYTES = bytes([XON, XOFF])
 # Room advertised for DTE input while the line is dead (bytes are discarded there).
 _DISCARD_ROOM = 4096
 # Caller ID timing (Bellcore GR-30 / Bell 202 on-hook data): the FSK starts at least
@@ -216,6 +233,7 @@ class ModemEngine:
         self._echo = bytearray()  # echo of this receive_dte call, traced as one record
         self._rx_hold = bytearray()  # peer data that arrived in online-command state
         self._xoff = False  # the DTE sent XOFF (software flow control, data mode)
+        self._carrier_ignored = False  # the call is gone but S10=255 keeps us online
         self._timers: dict[str, float] = {}
         self._listener: Callable[[], None] | None = None
         self._snapshot: tuple[int, Signals, float | None, bool] | None = None
@@ -251,7 +269,7 @@ class ModemEngine:
         dsr = True if self.regs.setting("&S") == 0 else carrier
         cts = True
         if self.regs.setting("&K") in _HARDWARE_FLOW and self.state == "online":
-            cts = self._data_room() > 0
+            cts = self._data_room() > self._plus_held
         return Signals(dcd=dcd, ri=self._ring_on, dsr=dsr, cts=cts)
 
     def read_dte(self, max_bytes: int = -1) -> bytes:
@@ -260,9 +278,15 @@ class ModemEngine:
         after the DTE sent XOFF under &K4-&K6 (software flow control)."""
         if self._dte_held():
             return b""
-        n = len(self._out) if max_bytes < 0 else min(max_bytes, len(self._out))
-        data = bytes(self._out[:n])
-        del self._out[:n]
+        out = self._out
+        if max_bytes < 0 or max_bytes >= len(out):
+            data = bytes(out)
+            out.clear()
+        else:
+            # Deleting from the front of a bytearray is O(1) in CPython (it moves the
+            # start pointer), so small reads of a big buffer stay linear overall.
+            data = bytes(out[:max_bytes])
+            del out[:max_bytes]
         if data:
             self._changed()
         return data
@@ -285,7 +309,8 @@ class ModemEngine:
     def dte_room(self) -> int:
         """How many bytes the driver may feed with `receive_dte` now."""
         if self.state == "online":
-            return max(0, self._data_room())
+            # Held pluses may still go to the far end: they count against its room.
+            return max(0, self._data_room() - self._plus_held)
         if self.state == "carrier_lost":
             return _DISCARD_ROOM
         return max(0, OUTPUT_LIMIT - len(self._out))
@@ -308,12 +333,22 @@ class ModemEngine:
         """Bytes typed by the DTE, in any chunking."""
         if not data:
             return
-        self._record("dte>modem", bytes(data))
-        for byte in data:
+        if type(data) is not bytes:
+            data = bytes(data)  # bytearray or memoryview from a driver
+        self._record("dte>modem", data)
+        pos, end = 0, len(data)
+        while pos < end:
             state = self.state
             if state == "online":
-                self._data_byte(byte)
-            elif state in _COMMAND_STATES:
+                # Nothing a data byte does can leave the online state (the escape
+                # only completes on the guard timer), so the rest is one chunk.
+                self._data_chunk(data[pos:] if pos else data)
+                break
+            if state == "carrier_lost":
+                break  # the line is dead; bytes go nowhere
+            byte = data[pos]
+            pos += 1
+            if state in _COMMAND_STATES:
                 self._command_byte(byte)
             elif state in ("dialing", "answering"):
                 if byte == 0x0A and self._lf_grace:
@@ -322,7 +357,6 @@ class ModemEngine:
                     self._lf_grace = False
                     continue
                 self._abort_call()
-            # carrier_lost: the line is dead; bytes go nowhere.
         self._flush_echo()
         self._changed()
 
@@ -404,7 +438,9 @@ class ModemEngine:
             pass  # nobody will answer: S7 runs out and we say NO CARRIER
         elif isinstance(event, RemoteHangup | CarrierLost):
             self._voice_offhook = False
-            if state in ("online", "online_command"):
+            if state in ("online", "online_command") and self.regs[S_LOSS_DELAY] == 255:
+                self._ignore_carrier_loss()
+            elif state in ("online", "online_command"):
                 self._states.fire("carrier_loss")
                 self._end_escape()
                 self._timers["loss"] = self.clock.now() + self.regs[S_LOSS_DELAY] * 0.1
@@ -516,6 +552,11 @@ class ModemEngine:
     def _unknown(self) -> _Outcome:
         return None if self.profile.unknown_commands == "ok" else "ERROR"
 
+    def _lenient_arguments(self) -> bool:
+        """Whether known commands accept the vendor arguments init strings use (&F1,
+        &F2): the profile's `lenient_arguments`."""
+        return self.profile.lenient_arguments
+
     def _number(self, cmd: Command, low: int, high: int) -> int | None:
         if cmd.op:
             return None
@@ -577,6 +618,8 @@ class ModemEngine:
             return "ERROR"
         if value == 0:
             self._hang_up()
+        elif self.state == "command" and not self._voice_offhook:
+            self._go_off_hook()
         return None
 
     def _cmd_i(self, cmd: Command) -> _Outcome:
@@ -633,7 +676,9 @@ class ModemEngine:
         return None
 
     def _cmd_amp_f(self, cmd: Command) -> _Outcome:
-        if self._number(cmd, 0, 0) is None:
+        # &F1/&F2 pick vendor factory profiles (USR, Rockwell: flow-control variants);
+        # init strings send them, so a lenient modem loads its one factory profile.
+        if self._number(cmd, 0, 2 if self._lenient_arguments() else 0) is None:
             return "ERROR"
         self.regs.factory()
         return None
@@ -785,6 +830,7 @@ class ModemEngine:
             self.line.hangup()
         self._rx_hold.clear()
         self._xoff = False
+        self._carrier_ignored = False
         self.rate = 0
 
     def _hang_up(self) -> None:
@@ -794,6 +840,16 @@ class ModemEngine:
             self._states.fire("hangup")
         elif self._voice_offhook:
             self._release_line()
+
+    def _go_off_hook(self) -> None:
+        """ATH1: off hook without a call; callers get BUSY until ATH0 (or ATZ, ATD, DTR
+        under &D2) puts the line back on hook, as after "ATD…;"."""
+        self._voice_offhook = True
+        self._line_off_hook()
+
+    def _line_off_hook(self) -> None:
+        if self.line is not None:
+            self.line.off_hook()
 
     def _reset(self) -> None:
         """ATZ (and DTR under &D3): hang up and load the stored profile."""
@@ -870,49 +926,88 @@ class ModemEngine:
         self._plus_held = 0
 
     def _data_room(self) -> int:
+        if self._carrier_ignored:
+            return _DISCARD_ROOM
         return self.line.send_room() if self.line is not None else 0
+
+    def _ignore_carrier_loss(self) -> None:
+        """S10=255: carrier loss detection is off. The modem stays online (DCD on) and
+        off hook; data goes nowhere; +++ and ATH, or DTR under &D2/&D3, hang up."""
+        self._carrier_ignored = True
+        self._record("line", "carrier lost, ignored (S10=255)")
+        self._line_off_hook()
 
     def _send(self, data: bytes) -> None:
         if self.line is not None and data:
             self.line.send(data)
 
-    def _data_byte(self, byte: int) -> None:
+    def _data_chunk(self, data: bytes) -> None:
+        """DTE bytes in data mode, all at one instant: one `Line.send` for the lot.
+
+        The escape detector is exact per byte but only looks at S2 characters: runs
+        between them are found with `bytes.find`. Once a data byte has gone out, no
+        escape can start again in this chunk while S12 > 0 (the silence before it would
+        be 0 s), so the rest of the chunk is forwarded as one slice."""
         now = self.clock.now()
         flow = self.regs.setting("&K")
-        if byte in (XON, XOFF) and flow in _SOFTWARE_FLOW:
-            self._xoff = byte == XOFF
-            if flow != 5:
-                return
+        if flow in _SOFTWARE_FLOW and (XON in data or XOFF in data):
+            # Only the last XON/XOFF matters: nothing reads the flag within the chunk.
+            self._xoff = data.rfind(XOFF) > data.rfind(XON)
+            if flow != 5:  # &K5 passes them on as data as well
+                data = data.translate(None, _FLOW_BYTES)
+                if not data:
+                    return
+        out: list[bytes] = []
         esc = self.regs[S_ESCAPE_CHAR]
-        guard = self.regs[S_GUARD_TIME] * 0.02
         if esc > 127:
-            self._send(bytes([byte]))
+            self._take_pluses(out)
+            out.append(data)
             self._last_tx = now
+            self._send(b"".join(out))
             return
-        if byte == esc and self._plus_held == 0 and now - self._last_tx >= guard:
-            self._plus_held = 1
-            self._last_plus = now
-            self._timers["escape"] = now + guard
-            return
-        if (
-            byte == esc
-            and 0 < self._plus_held < 3
-            and (guard == 0 or now - self._last_plus < guard)
-        ):
-            self._plus_held += 1
-            self._last_plus = now
-            self._timers["escape"] = now + guard
-            return
-        # Anything else cancels a candidate escape: the held pluses were data.
-        self._flush_pluses()
-        self._send(bytes([byte]))
-        self._last_tx = now
+        guard = self.regs[S_GUARD_TIME] * 0.02
+        esc_byte = bytes([esc])
+        pos, end = 0, len(data)
+        while pos < end:
+            if data[pos] != esc:
+                stop = data.find(esc_byte, pos)
+                stop = end if stop < 0 or guard > 0 else stop
+            elif self._plus_held == 0 and now - self._last_tx >= guard:
+                self._plus_held = 1
+                self._hold_plus(now, guard)
+                pos += 1
+                continue
+            elif 0 < self._plus_held < 3 and (guard == 0 or now - self._last_plus < guard):
+                self._plus_held += 1
+                self._hold_plus(now, guard)
+                pos += 1
+                continue
+            else:
+                stop = end if guard > 0 else pos + 1
+            # Anything else cancels a candidate escape: the held pluses were data.
+            self._take_pluses(out)
+            out.append(data[pos:stop])
+            self._last_tx = now
+            pos = stop
+        if out:
+            self._send(b"".join(out) if len(out) > 1 else out[0])
 
-    def _flush_pluses(self) -> None:
+    def _hold_plus(self, now: float, guard: float) -> None:
+        self._last_plus = now
+        self._timers["escape"] = now + guard
+
+    def _take_pluses(self, out: list[bytes]) -> None:
+        """Move held pluses (no longer a candidate escape) to `out`, in order."""
         if self._plus_held:
-            self._send(bytes([self.regs[S_ESCAPE_CHAR]]) * self._plus_held)
+            out.append(bytes([self.regs[S_ESCAPE_CHAR]]) * self._plus_held)
             self._plus_held = 0
             self._timers.pop("escape", None)
+
+    def _flush_pluses(self) -> None:
+        out: list[bytes] = []
+        self._take_pluses(out)
+        if out:
+            self._send(out[0])
 
     def _escape_timer(self) -> None:
         if self.state != "online":

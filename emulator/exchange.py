@@ -81,7 +81,7 @@ class ExchangeLine:
     rate_cap: int | None = None
     dialtone: bool = True
     routable: bool = True
-    offhook: bool = False  # dialled and not yet hung up (busy to other callers)
+    offhook: bool = False  # dialled (or ATH1) and not yet hung up: busy to callers
     attached: bool = True
     call: _Call | None = field(default=None, repr=False)
     inflight: int = 0  # data bytes queued for this line, not yet delivered
@@ -101,6 +101,11 @@ class ExchangeLine:
     def hangup(self) -> None:
         """Go on hook, ending or abandoning any call on this line."""
         self.exchange._hangup(self)
+
+    def off_hook(self) -> None:
+        """Go off hook without dialling (ATH1, or a modem ignoring carrier loss): the
+        line is busy to callers until `hangup()`."""
+        self.exchange._off_hook(self)
 
     def send(self, data: bytes) -> None:
         """Send data to the far end of the connected call."""
@@ -309,6 +314,11 @@ class Exchange:
         self._record(line.number, f"connect {call.caller.number} <-> {line.number} at {rate}")
         self._post(call.callee, Connected(rate))
         self._post(call.caller, Connected(rate))
+
+    def _off_hook(self, line: ExchangeLine) -> None:
+        if not line.offhook:
+            line.offhook = True
+            self._record(line.number, f"off hook {line.number}")
 
     def _hangup(self, line: ExchangeLine) -> None:
         line.offhook = False

@@ -128,6 +128,9 @@ class Line(Protocol):
     def hangup(self) -> None:
         """Go on hook, ending or refusing any call on this line."""
 
+    def off_hook(self) -> None:
+        """Go off hook without a call (ATH1): callers get BUSY until hangup()."""
+
     def send(self, data: bytes) -> None:
         """Send data to the far end of a connected call (at most send_room() bytes)."""
 

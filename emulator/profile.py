@@ -72,6 +72,7 @@ _TOP_KEYS = {
     "rates",
     "buffer_size",
     "unknown_commands",
+    "lenient_arguments",
     "fclass",
     "ring_cadence",
     "defaults",
@@ -116,6 +117,8 @@ class Profile:
     ring_cadence: tuple[float, ...]
     defaults: Mapping[str, int]
     description: str = field(default="")
+    # Known commands also take the vendor arguments init strings use (&F1, &F2 as &F).
+    lenient_arguments: bool = field(default=False)
 
     def connect_code(self, rate: int) -> int:
         """The numeric code of ``CONNECT <rate>`` (KeyError for an unsupported rate)."""
@@ -178,6 +181,7 @@ def _build(root: SpecMap, path: Path, base: Profile | None) -> Profile:
     unknown = root.choice(
         "unknown_commands", ("error", "ok"), base.unknown_commands if base else "error"
     )
+    lenient_arguments = root.flag("lenient_arguments", base.lenient_arguments if base else False)
     return Profile(
         name=name,
         source=str(path),
@@ -196,6 +200,7 @@ def _build(root: SpecMap, path: Path, base: Profile | None) -> Profile:
         ring_cadence=_cadence(root, base),
         defaults=MappingProxyType(_defaults(root, base)),
         description=root.text("description", base.description if base else ""),
+        lenient_arguments=lenient_arguments,
     )
 
 

@@ -180,6 +180,9 @@ class FakeLine:
     def hangup(self) -> None:
         self.calls.append(("hangup", None))
 
+    def off_hook(self) -> None:
+        self.calls.append(("off_hook", None))
+
     def send(self, data: bytes) -> None:
         assert len(data) <= self.room
         self.room -= len(data)

@@ -370,3 +370,9 @@ def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
         load_profile(tmp_path / "absent.yaml")
     err = _error(tmp_path, 'spec: "1"\nidentity: [\n')
     assert "not valid YAML" in err.message
+
+
+def test_lenient_arguments_is_a_profile_setting() -> None:
+    assert load_profile("lenient").lenient_arguments is True
+    for name in ("generic", "hayes", "conexant"):
+        assert load_profile(name).lenient_arguments is False
