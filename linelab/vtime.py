@@ -42,11 +42,12 @@ import contextlib
 import os
 import selectors
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from linelab.clock import MonotonicClock
 
 
 class TimeSource(Protocol):
@@ -80,13 +81,11 @@ class RealTime:
     """The monotonic clock, run `scale` times faster than the wall clock."""
 
     def __init__(self, scale: float = 1.0) -> None:
-        if scale <= 0:
-            raise ValueError(f"time scale must be positive, not {scale}")
+        self._clock = MonotonicClock(scale)  # checks that scale is positive
         self.scale = scale
-        self._origin = time.monotonic()
 
     def now(self) -> float:
-        return (time.monotonic() - self._origin) * self.scale
+        return self._clock.now()
 
     def wait(
         self, cond: threading.Condition, predicate: Callable[[], bool], timeout: float | None
