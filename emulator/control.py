@@ -57,6 +57,10 @@ NUMBER = re.compile(r"[0-9*#+]{1,32}")
 _UCRED = struct.Struct("3i")  # struct ucred {pid_t pid; uid_t uid; gid_t gid;}
 
 
+# How long a refused peer may take to send the request it came with (seconds).
+_REFUSAL_DRAIN = 2.0
+
+
 class ControlError(LinelabError):
     """The control socket cannot be found, reached or used."""
 
@@ -262,6 +266,12 @@ class ControlServer:
             if uid != self.allowed_uid:
                 log.warning("control socket: refused a connection from uid %s", uid)
                 await self._reply(writer, {"ok": False, "error": "permission denied"})
+                # Read (and ignore) the request before closing: a Unix socket closed
+                # with unread data resets the peer, which would then lose the reply.
+                with contextlib.suppress(
+                    asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError
+                ):
+                    await asyncio.wait_for(reader.readuntil(b"\n"), _REFUSAL_DRAIN)
                 return
             while True:
                 try:

@@ -316,9 +316,11 @@ def test_another_user_is_kept_out_by_mode_and_by_peer_uid() -> None:
     host = FakeHost([LinkInfo("/x/A", "A", "1001")])
     loop = LoopThread()
     directory = Path(tempfile.mkdtemp(prefix="linelab-peer-"))
+    closing: list[ControlServer] = []
     try:
         path = str(directory / "ctl.sock")
         server = loop.run(start_control_server(host, path, register=False))
+        closing.append(server)
 
         def as_nobody() -> subprocess.CompletedProcess[bytes]:
             return subprocess.run(
@@ -334,7 +336,8 @@ def test_another_user_is_kept_out_by_mode_and_by_peer_uid() -> None:
         answered = as_nobody()
         assert json.loads(answered.stdout) == {"ok": False, "error": "permission denied"}
         assert host.exchange.calls == []
-        loop.run(server.aclose())
     finally:
+        for server in closing:
+            loop.run(server.aclose())
         loop.stop()
         shutil.rmtree(directory, ignore_errors=True)
