@@ -380,11 +380,15 @@ def test_cli_prints_paths_and_forwards_until_terminated() -> None:
             os.write(b, b"hello2")
             assert read_exactly(b, 6) == b"hello1"
             assert read_exactly(a, 6) == b"hello2"
+        born = {p: os.stat(p).st_ctime_ns for p in paths}
         proc.terminate()
         out, err = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 0  # SIGTERM closes the ports and exits cleanly
     assert out == b"" and err == b""
-    assert not any(os.path.exists(p) for p in paths)
+    # Each pty is gone. Another process may already have been given the same number,
+    # so a path that exists again must be a newer pty.
+    for p in paths:
+        assert not os.path.exists(p) or os.stat(p).st_ctime_ns != born[p], p
 
 
 def test_cli_debug_lines_go_to_stderr() -> None:
