@@ -252,6 +252,7 @@ class ControlServer:
         self.path = path
         self.registry = registry
         self._server: asyncio.AbstractServer | None = None
+        self._connections: set[asyncio.Task[None]] = set()
         self.allowed_uid = os.getuid()
 
     def update_registry(self) -> None:
@@ -260,6 +261,9 @@ class ControlServer:
             _write_registry(self.registry, self.path, self.host.control_links())
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
         try:
             sock = writer.get_extra_info("socket")
             uid = peer_uid(sock) if sock is not None else -1
@@ -288,6 +292,8 @@ class ControlServer:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
+            if task is not None:
+                self._connections.discard(task)
 
     @staticmethod
     async def _reply(writer: asyncio.StreamWriter, response: dict[str, Any]) -> None:
@@ -333,8 +339,13 @@ class ControlServer:
                     os.unlink(leftover)
 
     async def aclose(self) -> None:
+        """close(), then end every open connection and wait until they have."""
         server = self._server
         self.close()
+        connections = list(self._connections)
+        for task in connections:
+            task.cancel()
+        await asyncio.gather(*connections, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
 

@@ -308,7 +308,7 @@ async def serve(plan: Plan, stop: asyncio.Event) -> None:
             with contextlib.suppress(Exception):
                 server.close()
         if control is not None:
-            control.close()
+            await control.aclose()
         for _, port in ports:
             port.close()
         host.close()
