@@ -198,8 +198,9 @@ class DataPort(SerialBase):
                     raise SerialException("no carrier: the call has ended")
                 room = TX_LIMIT - len(self._tx)
                 if room > 0:
-                    self._tx += data[offset : offset + room]
-                    offset += room
+                    chunk = data[offset : offset + room]
+                    self._tx += chunk
+                    offset += len(chunk)
                     self._wake()
                     continue
                 if self._cancel_write:

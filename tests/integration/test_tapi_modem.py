@@ -265,7 +265,9 @@ def test_data_phase_back_pressure_loses_nothing(lab: Lab) -> None:
     b.until("CALLSTATE", "CONNECTED")
     a.until("CALLSTATE", "CONNECTED")
     port_a, port_b = a.data_port(hCallA), b.data_port(hCallB)
-    payload = bytes(i * 7 % 251 for i in range(300_000))
+    # Far more than every buffer on the way can hold (data port, provider, two engines
+    # at 64 KiB each, the ptys), so that the writer must be held back.
+    payload = bytes(i * 7 % 251 for i in range(1_000_000))
     port_a.write_timeout = 0  # take what fits, never block
     sent = 0
     while True:

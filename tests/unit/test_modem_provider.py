@@ -559,3 +559,17 @@ def test_provider_hotplug_removes_and_recreates_devices(tmp_path: Path) -> None:
         rig.run()
     finally:
         rig.close()
+
+
+def test_data_port_write_counts_only_what_it_took() -> None:
+    # Regression: with room to spare, write() returned the room, not the bytes taken,
+    # so a caller's count ran past the end of its data.
+    from linelab.vtime import RealTime
+    from tapi.providers.dataport import TX_LIMIT, DataPort
+
+    port = DataPort("test", RealTime(), lambda: None)
+    port.write_timeout = 0
+    assert port.write(b"abc") == 3
+    assert port.write(b"x" * TX_LIMIT) == TX_LIMIT - 3  # full now: takes what fits
+    assert port.write(b"more") == 0
+    port.close()
