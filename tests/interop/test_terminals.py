@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import select
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,25 @@ def terminal_env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     return dict(os.environ, TERM="vt100", HOME=str(home), LANG="C", LC_ALL="C")
+
+
+def wait_for_children_to_end(pid: int, name: str, deadline: float) -> None:
+    """Wait until no child of `pid` called `name` is left (pidfd events, no polling)."""
+    end = time.monotonic() + deadline
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        try:
+            if Path(f"/proc/{child}/comm").read_text().strip() != name:
+                continue
+            pidfd = os.pidfd_open(int(child))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # already gone
+        try:
+            left = max(end - time.monotonic(), 0)
+            ready, _, _ = select.select([pidfd], [], [], left)
+            assert ready, f"{name} (pid {child}) still running after {deadline} s"
+        finally:
+            os.close(pidfd)
 
 
 def test_minicom_runscript_sends_ati(
@@ -55,6 +76,9 @@ def test_minicom_runscript_sends_ati(
         verdict.close()
     assert result == "PASSED", (capture.read_bytes(), terminal.buf)
 
+    # A Ctrl-A typed while the runscript is still winding down can be swallowed, so
+    # wait for the script process to end first (an event: its pidfd turns readable).
+    wait_for_children_to_end(proc.pid, "runscript", deadline=15)
     terminal.send(b"\x01q")  # Ctrl-A Q: leave without reset
     terminal.expect(rb"Leave without reset\?")
     terminal.send(b"\r")  # the dialogue's default answer is Yes
