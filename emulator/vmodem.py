@@ -401,8 +401,9 @@ class VModemSerial(SerialBase):
                     raise PortNotOpenError()
                 room = len(data) - offset if on_loop else TX_LIMIT - len(link.tx)
                 if room > 0:
-                    link.tx += data[offset : offset + room]
-                    offset += room
+                    chunk = data[offset : offset + room]
+                    link.tx += chunk
+                    offset += len(chunk)
                     link.queue_pump()
                     continue
                 if link.cancelled_write:

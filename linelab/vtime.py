@@ -161,6 +161,11 @@ class VirtualTime:
         # loop selector -> its next timer (virtual) while idle, or _BUSY
         self._loops: weakref.WeakKeyDictionary[_VirtualSelector, Any] = weakref.WeakKeyDictionary()
         self.jumps = 0
+        # Bumped whenever an actor starts or resumes waiting. A loop that saw everyone
+        # waiting polls its I/O once more and jumps only if this has not moved since:
+        # an actor posts its work to the loop *before* it starts to wait, so anything
+        # posted by an actor counted as waiting is already visible to that poll.
+        self._generation = 0
         self.register_actor()
 
     # -- the clock ---------------------------------------------------------------------
@@ -205,6 +210,7 @@ class VirtualTime:
             self._actors.setdefault(me, threading.current_thread())
             waiter = _Waiter(deadline, cond)
             self._waiters[me] = waiter
+            self._generation += 1
         try:
             while True:
                 self._after_wait_registered()
@@ -215,6 +221,7 @@ class VirtualTime:
                     if deadline is not None and self._now >= deadline:
                         return False
                     waiter.woken = False
+                    self._generation += 1
                 # The real-time bound only guards against a lost wake-up; correctness
                 # comes from notify_all() and from the clock jumps.
                 cond.wait(0.5)
@@ -260,16 +267,23 @@ class VirtualTime:
                 due.append(waiter.cond)
         return due
 
-    def _try_jump(self) -> bool:
-        """If every actor waits, jump to the earliest deadline and wake who is due."""
+    def _next_deadline_locked(self) -> float | None:
+        """The earliest deadline if every actor waits (else, or with none, None)."""
+        if not self._all_waiting_locked():
+            return None
+        deadlines = [w.deadline for w in self._waiters.values() if w.deadline is not None]
+        deadlines += [d for d in self._loops.values() if d is not None and d is not _IDLE]
+        return min(deadlines) if deadlines else None
+
+    def _try_jump(self, generation: int | None = None) -> bool:
+        """If every actor waits, jump to the earliest deadline and wake who is due.
+        With `generation`, only if no actor has started waiting since it was read."""
         with self._lock:
-            if not self._all_waiting_locked():
+            if generation is not None and generation != self._generation:
                 return False
-            deadlines = [w.deadline for w in self._waiters.values() if w.deadline is not None]
-            deadlines += [d for d in self._loops.values() if d is not None and d is not _IDLE]
-            if not deadlines:
+            target = self._next_deadline_locked()
+            if target is None:
                 return False
-            target = min(deadlines)
             if target > self._now:
                 self._now = target
             self.jumps += 1
@@ -362,12 +376,20 @@ class _VirtualSelector(selectors.DefaultSelector):
             return ready
         with vt._lock:
             vt._loops[self] = _IDLE if timeout is None else vt._now + timeout
+            jumpable = vt._next_deadline_locked() is not None
+            generation = vt._generation
         try:
-            if vt._try_jump():
-                return []
-            # Not allowed to move time: wait for I/O, or for a kick when an actor
-            # starts waiting or another loop jumps the clock.
-            return self._real_select(None)
+            if not jumpable:
+                # Not allowed to move time: wait for I/O, or for a kick when an actor
+                # starts waiting or another loop jumps the clock.
+                return self._real_select(None)
+            # Everyone waits. Work an actor posted before it began to wait is on the
+            # loop's self-pipe by now: look once more before moving the clock.
+            ready = self._real_select(0)
+            if ready:
+                return ready
+            vt._try_jump(generation)
+            return []  # jumped, or an actor moved meanwhile: the next pass looks again
         finally:
             with vt._lock:
                 vt._loops[self] = _BUSY

@@ -231,7 +231,7 @@ def test_burst_on_virtual_time_arrives_intact(vhost: VHost) -> None:
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    writer = threading.Thread(target=send)
+    writer = threading.Thread(target=send, daemon=True)  # a failure must not hang exit
     writer.start()
     assert registered.wait(30)
     got = b.read(len(payload))

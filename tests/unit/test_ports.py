@@ -168,7 +168,7 @@ def test_one_mebibyte_burst_arrives_intact_through_pyserial() -> None:
         serial.Serial(a_path, 115200, timeout=DEADLINE) as sender,
         serial.Serial(b_path, 115200, timeout=DEADLINE) as receiver,
     ):
-        writer = threading.Thread(target=sender.write, args=(payload,))
+        writer = threading.Thread(daemon=True, target=sender.write, args=(payload,))
         writer.start()
         received = receiver.read(len(payload))  # returns early only on the deadline
         writer.join(DEADLINE)
@@ -215,7 +215,7 @@ def test_quick_start_stop_never_hangs() -> None:
             seen.append(hub.running)
             hub.stop()
 
-    worker = threading.Thread(target=cycle)
+    worker = threading.Thread(daemon=True, target=cycle)
     worker.start()
     worker.join(DEADLINE)
     try:
@@ -230,7 +230,7 @@ def test_process_runs_on_the_calling_thread_until_stopped() -> None:
     hub = VirtualSerialPorts(2)
     hub.open()
     try:
-        worker = threading.Thread(target=hub.process)
+        worker = threading.Thread(daemon=True, target=hub.process)
         worker.start()
         with client(hub.ports[0]) as a, client(hub.ports[1]) as b:
             os.write(a, b"x")

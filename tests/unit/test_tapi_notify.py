@@ -186,7 +186,7 @@ def test_no_callback_for_a_closed_line_runs_after_lineclose_returns() -> None:
     line.incoming()
     assert entered.wait(DEADLINE)
     closer_rc: list[int] = []
-    closer = threading.Thread(target=lambda: closer_rc.append(s.lineClose(hL)))
+    closer = threading.Thread(daemon=True, target=lambda: closer_rc.append(s.lineClose(hL)))
     closer.start()
     release.set()
     closer.join(DEADLINE)
@@ -215,7 +215,7 @@ def test_lineshutdown_on_another_thread_wakes_a_blocked_linegetmessage() -> None
     s = Stack(lines=[FakeLine()], time=clock)
     a = EventApp(s)
     got: list[tuple[int, object]] = []
-    t = threading.Thread(target=lambda: got.append(s.lineGetMessage(a.h, INFINITE)))
+    t = threading.Thread(daemon=True, target=lambda: got.append(s.lineGetMessage(a.h, INFINITE)))
     t.start()
     assert clock.waiting.wait(DEADLINE)
     assert s.lineShutdown(a.h) == 0
@@ -231,7 +231,7 @@ def test_a_message_wakes_a_blocked_linegetmessage() -> None:
     a = EventApp(s)
     a.open()
     got: list[tuple[int, LINEMESSAGE | None]] = []
-    t = threading.Thread(target=lambda: got.append(s.lineGetMessage(a.h, 60_000)))
+    t = threading.Thread(daemon=True, target=lambda: got.append(s.lineGetMessage(a.h, 60_000)))
     t.start()
     assert clock.waiting.wait(DEADLINE)
     line.incoming()

@@ -86,7 +86,7 @@ def test_many_threads_at_once_keep_the_tables_consistent() -> None:
         except BaseException as exc:  # reported below, on the test thread
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    threads = [threading.Thread(daemon=True, target=worker, args=(i,)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:

@@ -129,7 +129,7 @@ def test_writer_is_thread_safe(tmp_path: Path) -> None:
             for i in range(per_thread):
                 writer(TraceRecord(float(i), name, "modem>dte", b"x" * (i % 40)))
 
-        threads = [threading.Thread(target=emit, args=(f"M{n}",)) for n in range(4)]
+        threads = [threading.Thread(daemon=True, target=emit, args=(f"M{n}",)) for n in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -111,7 +111,7 @@ def test_second_actor_thread_must_wait_too(
         release.wait(10)  # busy (not a linelab wait) until released
         vt.sleep(1000)  # then it waits too
 
-    worker = threading.Thread(target=busy_actor)
+    worker = threading.Thread(daemon=True, target=busy_actor)
     worker.start()
     assert started.wait(5)
     result: list[float] = []
@@ -122,7 +122,7 @@ def test_second_actor_thread_must_wait_too(
             vt.wait(cond, lambda: False, 7.0)
         result.append(vt.now())
 
-    waiter = threading.Thread(target=main_waits)
+    waiter = threading.Thread(daemon=True, target=main_waits)
     waiter.start()  # it becomes an actor when it calls vt.wait()
     # The main thread stops being an actor so that only the two workers count.
     vt.unregister_actor()
@@ -203,3 +203,29 @@ def test_two_loops_share_one_clock(vt: VirtualTime) -> None:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(5)
             loop.close()
+
+
+def test_work_posted_just_before_waiting_runs_before_any_jump() -> None:
+    # Regression: a thread posted work to the loop and then waited; the loop, already
+    # past its I/O poll, saw everyone waiting and jumped the clock to the thread's
+    # time-out before running the work. With no grace period the window is widest.
+    vt = VirtualTime(grace=0.0)
+    loop, thread = run_loop_in_thread(vt)
+    cond = threading.Condition()
+    done: list[int] = []
+
+    def work(i: int) -> None:
+        with cond:
+            done.append(i)
+            vt.notify_all(cond)
+
+    try:
+        for i in range(2000):
+            loop.call_soon_threadsafe(work, i)
+            with cond:
+                assert vt.wait(cond, lambda i=i: i in done, 10.0), f"jumped over work {i}"
+        assert vt.now() == 0.0
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
