@@ -51,7 +51,6 @@ engine), parity/byte size (the data path is 8-bit clean regardless).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -66,6 +65,7 @@ from emulator.engine import Signals
 from emulator.host import HostedModem, ModemHost
 from emulator.profile import load_profile
 from linelab.errors import LinelabError
+from linelab.readyfd import ReadyFd
 from linelab.vtime import RealTime, TimeSource
 
 log = logging.getLogger(__name__)
@@ -165,8 +165,7 @@ class _Link:
         self.closed = False
         self.cancelled_read = False
         self.cancelled_write = False
-        self.eventfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._fd_readable = False
+        self.ready = ReadyFd()  # readable exactly while rx holds bytes
         self._starved = False  # output left in the engine because rx was full
         self._pull_queued = False
         self._pump_queued = False
@@ -217,14 +216,8 @@ class _Link:
     # -- any thread --------------------------------------------------------------------
 
     def _sync_fd(self) -> None:
-        """Make the eventfd readable exactly while rx holds bytes (cond held)."""
-        if self.rx and not self._fd_readable:
-            os.eventfd_write(self.eventfd, 1)
-            self._fd_readable = True
-        elif not self.rx and self._fd_readable:
-            with contextlib.suppress(BlockingIOError):
-                os.eventfd_read(self.eventfd)
-            self._fd_readable = False
+        """Make the fd readable exactly while rx holds bytes (cond held)."""
+        self.ready.set(bool(self.rx))
 
     def queue_pull(self) -> None:
         """Ask the loop to pull more output (cond held)."""
@@ -252,9 +245,7 @@ class _Link:
             self.rx.clear()
             self.tx.clear()
             self.time.notify_all(self.cond)
-            if self.eventfd >= 0:
-                os.close(self.eventfd)
-                self.eventfd = -1
+            self.ready.close()
 
 
 class VModemSerial(SerialBase):
@@ -350,7 +341,7 @@ class VModemSerial(SerialBase):
 
     def fileno(self) -> int:
         """An fd that is readable exactly while `in_waiting` > 0 (do not read it)."""
-        return self._require().eventfd
+        return self._require().ready.fileno()
 
     def read(self, size: int = 1) -> bytes:
         """Up to `size` bytes, waiting per pyserial's ``timeout`` (None, 0 or seconds)."""

@@ -27,15 +27,13 @@ Behaviour the application sees:
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from serial import PortNotOpenError, SerialBase, SerialException, SerialTimeoutException
 
+from linelab.readyfd import ReadyFd
 from linelab.vtime import TimeSource
 
 RX_LIMIT = 64 * 1024  # above this the provider stops reading the modem
@@ -57,10 +55,9 @@ class DataPort(SerialBase):
         self._rx = bytearray()
         self._tx = bytearray()
         self._carrier = True
-        self._eventfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        # The application may simply drop its copy: the fd goes with the object.
-        self._finalizer = weakref.finalize(self, os.close, self._eventfd)
-        self._fd_readable = False
+        # Readable exactly while rx holds bytes; the application may simply drop its
+        # copy of the port: the fd goes with the object.
+        self._ready = ReadyFd()
         self._cancel_read = False
         self._cancel_write = False
         super().__init__(port=None, timeout=None)
@@ -104,9 +101,7 @@ class DataPort(SerialBase):
         with self.cond:
             self.is_open = False
             self._rx.clear()
-            if self._eventfd >= 0:
-                self._finalizer()
-                self._eventfd = -1
+            self._ready.close()
 
     @property
     def carrier(self) -> bool:
@@ -116,7 +111,7 @@ class DataPort(SerialBase):
     def open(self) -> None:
         """Reopen this copy (lineGetID hands it out again after the application closed it)."""
         with self.cond:
-            if self._eventfd < 0:
+            if self._ready.closed:
                 raise SerialException("the call of this data port has gone")
             self.is_open = True
 
@@ -129,15 +124,7 @@ class DataPort(SerialBase):
             self._time.notify_all(self.cond)
 
     def _sync_fd(self) -> None:
-        if self._eventfd < 0:
-            return
-        if self._rx and not self._fd_readable:
-            os.eventfd_write(self._eventfd, 1)
-            self._fd_readable = True
-        elif not self._rx and self._fd_readable:
-            with contextlib.suppress(BlockingIOError):
-                os.eventfd_read(self._eventfd)
-            self._fd_readable = False
+        self._ready.set(bool(self._rx))
 
     def _require(self) -> None:
         if not self.is_open:
@@ -156,7 +143,7 @@ class DataPort(SerialBase):
     def fileno(self) -> int:
         """An fd readable exactly while `in_waiting` > 0 (for select/poll; do not read)."""
         self._require()
-        return self._eventfd
+        return self._ready.fileno()
 
     def read(self, size: int = 1) -> bytes:
         self._require()
