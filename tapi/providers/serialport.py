@@ -173,7 +173,24 @@ class PortDriver:
             self._on_drained()
 
 
-class FdPortDriver(PortDriver):
+class _ReaderDriver(PortDriver):
+    """A driver that reads when the loop says its ``fd`` is readable."""
+
+    fd: int
+    _reading = False
+
+    def _set_reading(self, on: bool) -> None:
+        if on and not self._reading:
+            self.loop.add_reader(self.fd, self._on_readable)
+        elif not on and self._reading:
+            self.loop.remove_reader(self.fd)
+        self._reading = on
+
+    def _on_readable(self) -> None:
+        raise NotImplementedError
+
+
+class FdPortDriver(_ReaderDriver):
     """A tty or pty opened by path (see the module docstring)."""
 
     def __init__(
@@ -198,13 +215,6 @@ class FdPortDriver(PortDriver):
         self._set_reading(True)
         if self._watch is not None:
             self.loop.add_reader(self._watch.fd, self._on_watch)
-
-    def _set_reading(self, on: bool) -> None:
-        if on and not self._reading:
-            self.loop.add_reader(self.fd, self._on_readable)
-        elif not on and self._reading:
-            self.loop.remove_reader(self.fd)
-        self._reading = on
 
     def _on_readable(self) -> None:
         try:
@@ -277,7 +287,7 @@ class FdPortDriver(PortDriver):
             self._watch.close()
 
 
-class PollablePortDriver(PortDriver):
+class PollablePortDriver(_ReaderDriver):
     """A pyserial port whose ``fileno()`` is readable while input waits (vmodem://)."""
 
     def __init__(
@@ -295,13 +305,6 @@ class PollablePortDriver(PortDriver):
 
     def start(self) -> None:
         self._set_reading(True)
-
-    def _set_reading(self, on: bool) -> None:
-        if on and not self._reading:
-            self.loop.add_reader(self.fd, self._on_readable)
-        elif not on and self._reading:
-            self.loop.remove_reader(self.fd)
-        self._reading = on
 
     def _on_readable(self) -> None:
         try:
