@@ -9,6 +9,9 @@ transcripts in ``fixtures/transcripts/`` and the scenario runner's failure repor
     {"t": 1.5, "modem": "A", "kind": "line", "data": "DCD=1"}
 
 The first line is the header ``{"spec": "1"}``; a reader refuses a newer major version.
+The header may also say when recording began on the wall clock, as ISO 8601 text
+(``{"spec": "1", "started": "2026-12-05T09:12:00.250000+00:00"}``); `linelab trace`
+shows it once, then times relative to the first record.
 Every later line is an object with exactly the keys ``t`` (seconds on the modem's
 clock), ``modem`` (its name), ``kind`` (``dte>modem``, ``modem>dte``, ``line`` or
 ``exchange``) and ``data``. Blank lines are ignored.
@@ -33,6 +36,7 @@ import json
 import math
 import threading
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
@@ -46,6 +50,7 @@ BYTE_KINDS: Final[frozenset[str]] = frozenset({"dte>modem", "modem>dte"})
 TEXT_KINDS: Final[frozenset[str]] = frozenset({"line", "exchange"})
 KINDS: Final[tuple[TraceKind, ...]] = ("dte>modem", "modem>dte", "line", "exchange")
 RECORD_KEYS: Final[tuple[str, ...]] = ("t", "modem", "kind", "data")
+HEADER_KEYS: Final[tuple[str, ...]] = ("spec", "started")
 
 _HEX = "0123456789abcdefABCDEF"
 
@@ -115,9 +120,13 @@ def unescape(data: str, *, allow_wide: bool = False) -> str:
 # -- one record <-> one line ----------------------------------------------------------
 
 
-def header_line() -> str:
-    """The first line of every transcript (without the newline)."""
-    return json.dumps({"spec": SPEC_VERSION})
+def header_line(started: datetime | None = None) -> str:
+    """The first line of every transcript (without the newline); with `started`, the
+    wall-clock time recording began."""
+    header: dict[str, str] = {"spec": SPEC_VERSION}
+    if started is not None:
+        header["started"] = started.isoformat()
+    return json.dumps(header)
 
 
 def dumps_record(record: TraceRecord) -> str:
@@ -167,6 +176,13 @@ def loads_record(line: str, path: str = "<transcript>", lineno: int | None = Non
 
 def check_header(line: str, path: str = "<transcript>", lineno: int = 1) -> str:
     """Validate the header line; returns the spec version."""
+    return parse_header(line, path, lineno)[0]
+
+
+def parse_header(
+    line: str, path: str = "<transcript>", lineno: int = 1
+) -> tuple[str, datetime | None]:
+    """Validate the header line; returns the spec version and the ``started`` time."""
     try:
         obj: Any = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -179,8 +195,19 @@ def check_header(line: str, path: str = "<transcript>", lineno: int = 1) -> str:
     if not isinstance(obj, dict) or "spec" not in obj:
         raise SpecError(path, lineno, "spec", 'a transcript starts with {"spec": "1"}')
     for key in obj:
-        if key != "spec":
+        if key not in HEADER_KEYS:
             raise SpecError(path, lineno, key, "unknown key in the header")
+    started: datetime | None = None
+    if "started" in obj:
+        raw = obj["started"]
+        try:
+            if not isinstance(raw, str):
+                raise ValueError
+            started = datetime.fromisoformat(raw)
+        except ValueError:
+            raise SpecError(
+                path, lineno, "started", f"must be an ISO 8601 date and time, not {raw!r}"
+            ) from None
     version = obj["spec"]
     if not isinstance(version, str):
         raise SpecError(path, lineno, "spec", f'must be text like "1", not {version!r}')
@@ -195,7 +222,7 @@ def check_header(line: str, path: str = "<transcript>", lineno: int = 1) -> str:
             f"version {version} is newer than this linelab reads ({SUPPORTED_MAJOR}.x); "
             "upgrade linelab",
         )
-    return version
+    return version, started
 
 
 # -- files ------------------------------------------------------------------------------
@@ -229,6 +256,22 @@ def iter_transcript(path: str | Path) -> Iterator[TraceRecord]:
         raise SpecError(name, None, None, f"cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise SpecError(name, None, None, f"not UTF-8 text: {exc.reason}") from None
+
+
+def read_started(path: str | Path) -> datetime | None:
+    """The wall-clock start the header of the transcript at `path` records, if any.
+    Raises SpecError for a file that is not a transcript."""
+    name = str(path)
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            for lineno, line in enumerate(handle, start=1):
+                if line.strip():
+                    return parse_header(line.rstrip("\r\n"), name, lineno)[1]
+    except OSError as exc:
+        raise SpecError(name, None, None, f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(name, None, None, f"not UTF-8 text: {exc.reason}") from None
+    raise SpecError(name, 1, "spec", 'empty transcript; it starts with {"spec": "1"}')
 
 
 def read_transcript(path: str | Path) -> list[TraceRecord]:
@@ -270,7 +313,7 @@ class TranscriptWriter:
             self.path = getattr(target, "name", "<stream>")
             self._file = target
             self._owned = False
-        self._file.write(header_line() + "\n")
+        self._file.write(header_line(datetime.now(UTC)) + "\n")
         self._file.flush()
 
     def __call__(self, record: TraceRecord) -> None:

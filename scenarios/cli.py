@@ -7,16 +7,36 @@ per subcommand with a ``register(subparsers)`` function that adds its parser and
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
-import pkgutil
-import sys
-from collections.abc import Sequence
+# Ctrl-C while Python is still importing must not print a traceback: until `main()`
+# hands SIGINT back to Python's default handler, an interrupt exits quietly with 130.
+import signal
 
-from linelab.errors import LinelabError
+
+def _exit_interrupted(signum: int, frame: object) -> None:
+    raise SystemExit(130)
+
+
+signal.signal(signal.SIGINT, _exit_interrupted)
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import importlib.metadata  # noqa: E402
+import logging  # noqa: E402
+import pkgutil  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+from linelab.errors import LinelabError  # noqa: E402
 
 COMMAND_PACKAGES = ("emulator.commands", "tapi.commands", "scenarios.commands")
+
+
+def version() -> str:
+    """The installed distribution's version (or "unknown" when run from a bare tree)."""
+    try:
+        return importlib.metadata.version("linelab")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging on stderr"
     )
+    parser.add_argument("--version", action="version", version=f"linelab {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for package_name in COMMAND_PACKAGES:
         package = importlib.import_module(package_name)
@@ -40,9 +61,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand `name` (for errors in its own usage)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(name)
+            if isinstance(chosen, argparse.ArgumentParser):
+                return chosen
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # A mistyped flag is the subcommand's mistake: show that command's usage.
+            _subparser(parser, args.command).error("unrecognized arguments: " + " ".join(extra))
+    except KeyboardInterrupt:
+        return 130
+    # From here on an interrupt is Python's KeyboardInterrupt, which commands catch to
+    # clean up (and the handler below turns into exit status 130).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.WARNING - 10 * min(args.verbose, 2),

@@ -7,6 +7,11 @@ changes (``~``) and exchange events (``#``) get their own markers. Between a
 data, and each run of data in one direction is summarised as a byte count with a short
 preview. ``--hex`` shows every byte record as a hex dump instead.
 
+Times are seconds since the first record; when the transcript's header records the
+wall-clock start, it is shown once above the dialogue. ``--modem NAME`` (repeatable)
+shows only those modems (``-`` is the exchange). ``--follow`` keeps reading a
+transcript that is still being written, as ``tail -f`` does, until Ctrl-C.
+
 Colour is used when stdout is a terminal and ``NO_COLOR`` is not set; ``--color`` and
 ``--no-color`` force it either way.
 """
@@ -17,11 +22,14 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from emulator.trace import TraceRecord
-from emulator.transcript import escape_bytes, iter_transcript
+from emulator.transcript import escape_bytes, iter_lines, iter_transcript, read_started
+from linelab.errors import SpecError
 
 _RESET = "\x1b[0m"
 _COLOURS = {
@@ -35,6 +43,8 @@ _MARKS = {"dte>modem": "DTE>", "modem>dte": "<MDM", "line": "~", "exchange": "#"
 PREVIEW = 24
 _RESULT_AFTER_DATA = re.compile(rb"(.*?)(\r\n(?:OK|NO CARRIER)\r\n)", re.DOTALL)
 HEX_WIDTH = 16
+#: How often ``--follow`` looks for more of a growing file (seconds of real time).
+FOLLOW_POLL = 0.1
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,9 +55,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("file", metavar="FILE", help="a JSON-lines transcript")
     parser.add_argument("--hex", action="store_true", help="show bytes as a hex dump")
+    parser.add_argument(
+        "--modem",
+        metavar="NAME",
+        action="append",
+        default=None,
+        help="show only this modem (repeat for several; '-' is the exchange)",
+    )
+    parser.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep reading a transcript that is still being written, until Ctrl-C",
+    )
     colour = parser.add_mutually_exclusive_group()
-    colour.add_argument("--color", dest="color", action="store_true", default=None)
-    colour.add_argument("--no-color", dest="color", action="store_false")
+    colour.add_argument(
+        "--color",
+        dest="color",
+        action="store_true",
+        default=None,
+        help="colour the dialogue even when stdout is not a terminal "
+        "(default: colour on a terminal unless NO_COLOR is set)",
+    )
+    colour.add_argument("--no-color", dest="color", action="store_false", help="never colour")
     parser.set_defaults(func=run)
 
 
@@ -64,10 +94,62 @@ def use_colour(forced: bool | None, stream: object) -> bool:
 def run(args: argparse.Namespace) -> int:
     colour = use_colour(args.color, sys.stdout)
     # SpecError from a malformed file reaches the dispatcher, which prints it (exit 2).
-    for text in render(iter_transcript(args.file), hex_dump=args.hex, colour=colour):
-        sys.stdout.write(text + "\n")
+    started = read_started(args.file)
+    if started is not None:
+        sys.stdout.write(f"trace started {started.isoformat(sep=' ', timespec='seconds')}\n")
+    records: Iterable[TraceRecord]
+    if args.follow:
+        records = iter_lines(follow_lines(args.file), str(args.file))
+    else:
+        records = iter_transcript(args.file)
+    if args.modem:
+        wanted = set(args.modem)
+        records = (r for r in records if r.modem in wanted)
+    try:
+        for text in render(records, hex_dump=args.hex, colour=colour):
+            sys.stdout.write(text + "\n")
+            if args.follow:
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        return 130
     sys.stdout.flush()
     return 0
+
+
+def follow_lines(
+    path: str | Path,
+    *,
+    stop: Callable[[], bool] | None = None,
+    poll: float = FOLLOW_POLL,
+) -> Iterator[str]:
+    """The complete lines of a file that is still growing, as they are written.
+
+    A line is yielded once its newline is there, so a record half written by the
+    recorder is never parsed. Ends when `stop()` says so at the end of the file (never,
+    by default: the caller stops with Ctrl-C). A regular file is always "readable", so
+    at the end of the file this looks again every `poll` seconds, as ``tail -f``."""
+    name = str(path)
+    try:
+        handle = open(path, encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise SpecError(name, None, None, f"cannot read: {exc.strerror}") from None
+    with handle:
+        partial = ""
+        while True:
+            try:
+                chunk = handle.readline()
+            except UnicodeDecodeError as exc:
+                raise SpecError(name, None, None, f"not UTF-8 text: {exc.reason}") from None
+            if chunk:
+                partial += chunk
+                if partial.endswith("\n"):
+                    yield partial.rstrip("\r\n")
+                    partial = ""
+                continue
+            if stop is not None and stop():
+                return
+            time.sleep(poll)
 
 
 @dataclass
@@ -85,15 +167,19 @@ class _Renderer:
     name_width: int = 1
     pending: dict[tuple[str, str], _Pending] = field(default_factory=dict)
     data_mode: set[str] = field(default_factory=set)
+    #: The time of the first record: rows show seconds since it.
+    origin: float | None = None
 
     def paint(self, style: str, text: str) -> str:
         return f"{_COLOURS[style]}{text}{_RESET}" if self.colour else text
 
     def row(self, t: float, modem: str, style: str, mark: str, text: str) -> str:
-        head = f"{t:10.3f}  {modem:<{self.name_width}}  "
+        head = f"{t - (self.origin or 0.0):10.3f}  {modem:<{self.name_width}}  "
         return head + self.paint(style, f"{mark} {text}")
 
     def feed(self, record: TraceRecord) -> Iterator[str]:
+        if self.origin is None:
+            self.origin = record.t
         self.name_width = max(self.name_width, len(record.modem))
         modem = record.modem
         # A data run ends when any other stream speaks, so the dialogue stays in order.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,12 @@ def test_writer_then_reader(tmp_path: Path) -> None:
         # Flushed per record: a reader sees everything while the writer is still open.
         assert read_transcript(path) == records
     lines = path.read_text().splitlines()
-    assert json.loads(lines[0]) == {"spec": "1"}
+    header = json.loads(lines[0])
+    assert header.keys() == {"spec", "started"} and header["spec"] == "1"
+    # The wall-clock start of recording, in UTC, as ISO 8601 text.
+    started = datetime.fromisoformat(header["started"])
+    assert started.tzinfo is not None
+    assert abs((datetime.now(UTC) - started).total_seconds()) < 600
     assert json.loads(lines[1]) == {
         "t": 0.0,
         "modem": "A",

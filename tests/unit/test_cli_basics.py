@@ -1,0 +1,106 @@
+"""What a newcomer tries first: `--version`, `python -m linelab`, a mistyped flag, and
+Ctrl-C at any moment (issue 13, items 5 and 6)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+
+import pytest
+
+from scenarios.cli import main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"linelab {importlib.metadata.version('linelab')}\n"
+
+
+def test_python_dash_m_linelab_is_the_console_script() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "linelab", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("linelab ")
+    done = subprocess.run(
+        [sys.executable, "-m", "linelab", "modem", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: linelab modem")
+
+
+def test_mistyped_flag_shows_the_subcommand_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["modem", "--profle", "hayes", "/tmp/x"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: linelab modem")
+    assert "linelab modem: error: unrecognized arguments: --profle" in err
+
+
+def test_mistyped_top_level_flag_keeps_the_top_level_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--verbsoe", "trace", "x"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.startswith("usage: linelab ")
+
+
+def _interrupted(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_ctrl_c_while_importing_exits_130_quietly() -> None:
+    """An interrupt that lands after the console script's module is imported but before
+    any command runs (while the subcommands are still being imported)."""
+    done = _interrupted(
+        "import os, signal, scenarios.cli as cli\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "cli.main(['--version'])\n"
+    )
+    assert done.returncode == 130
+    assert done.stderr == ""
+    assert done.stdout == ""
+
+
+def test_ctrl_c_while_building_the_parser_exits_130_quietly() -> None:
+    done = _interrupted(
+        "import os, signal, scenarios.cli as cli\n"
+        "real = cli.importlib.import_module\n"
+        "def slow(name, *a):\n"
+        "    if name.endswith('.trace'):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(name, *a)\n"
+        "cli.importlib.import_module = slow\n"
+        "raise SystemExit(cli.main(['trace', 'x']))\n"
+    )
+    assert done.returncode == 130
+    assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_in_a_command_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    import emulator.commands.trace as trace
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trace, "run", interrupted)
+    assert main(["trace", "x"]) == 130
