@@ -339,7 +339,8 @@ def test_ready_line_format_rfc2217_and_trace(tmp_path: Path, runtime_dir: dict[s
     assert code == 0, err
     assert out == ""
     text = trace.read_text(encoding="utf-8").splitlines()
-    assert text[0] == '{"spec": "1"}'
+    header = json.loads(text[0])
+    assert header["spec"] == "1" and list(header) == ["spec", "started"], header
     records = [json.loads(line) for line in text[1:]]
     assert all(list(r) == ["t", "modem", "kind", "data"] for r in records), records[:3]
     assert {r["kind"] for r in records} == {"dte>modem", "modem>dte", "line", "exchange"}
