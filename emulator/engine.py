@@ -435,7 +435,10 @@ class ModemEngine:
         elif isinstance(event, Ringback):
             self._ringback_seen = True
         elif isinstance(event, Unobtainable):
-            pass  # nobody will answer: S7 runs out and we say NO CARRIER
+            # Reorder is heard as busy (BUSY, or NO CARRIER below X3); after silence
+            # nobody will answer: S7 runs out and we say NO CARRIER.
+            if event.tone == "reorder" and state == "dialing":
+                self._call_failed("BUSY")
         elif isinstance(event, RemoteHangup | CarrierLost):
             self._voice_offhook = False
             if state in ("online", "online_command") and self.regs[S_LOSS_DELAY] == 255:

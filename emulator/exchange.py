@@ -10,8 +10,11 @@ that follows it.
 
 Routing: a dialled number that is attached rings that line (IncomingCall with the
 caller's number, and name if set, stamped with the exchange's wall-clock time); a busy
-line (in a call, dialling, or a scripted end that says busy) gives Busy; an unknown
-number gives Unobtainable. Answering connects both ends at the highest rate both
+line (in a call, dialling, or a scripted end that says busy) gives Busy; an unassigned
+number gives Unobtainable with the tone the exchange is set to play (`set_unassigned`):
+reorder by default, as real networks answer an unassigned number with a reorder (fast
+busy) or intercept tone, which a modem reports as BUSY; or silence, after which the
+modem gives up at S7. Answering connects both ends at the highest rate both
 support, capped by a scripted end's `rate=`. "No dial tone" is a property of the
 calling line (`set_dialtone`): a dial from such a line goes nowhere.
 
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from emulator.callerid import check_caller
 from emulator.farend import Behaviour, ScriptedEnd, as_behaviour, validate_for_caller
 from emulator.line import (
+    UNASSIGNED_TONES,
     Busy,
     CallerGone,
     CallerId,
@@ -127,9 +131,13 @@ class ExchangeLine:
 class Exchange:
     """The virtual telephone network for the modems and far ends of one process."""
 
-    def __init__(self, clock: Clock, *, trace: TraceSink | None = None) -> None:
+    def __init__(
+        self, clock: Clock, *, trace: TraceSink | None = None, unassigned: str = "reorder"
+    ) -> None:
         self.clock = clock
         self._trace = trace
+        self._unassigned = "reorder"
+        self.set_unassigned(unassigned)
         self._lines: dict[str, ExchangeLine] = {}
         self._far: dict[str, ScriptedEnd] = {}
         self._placed: list[tuple[ExchangeLine, ScriptedEnd]] = []
@@ -196,6 +204,20 @@ class Exchange:
         """Give or take away the dial tone of a (calling) line."""
         self.line(number).dialtone = present
         self._record(number, f"dialtone {number} {'on' if present else 'off'}")
+
+    def set_unassigned(self, tone: str) -> None:
+        """What a caller of an unassigned number hears: ``reorder`` (the default; the
+        modem says BUSY, or NO CARRIER below X3) or ``silence`` (NO CARRIER at S7)."""
+        if tone not in UNASSIGNED_TONES:
+            raise LinelabError(
+                f"unassigned-number tone must be one of {', '.join(UNASSIGNED_TONES)}, "
+                f"not {tone!r}"
+            )
+        self._unassigned = tone
+
+    @property
+    def unassigned(self) -> str:
+        return self._unassigned
 
     def set_far(self, number: str, behaviour: str | Behaviour) -> ScriptedEnd:
         """Make `number` a scripted far end (replacing an earlier script there).
@@ -290,7 +312,8 @@ class Exchange:
             return  # nothing happens on a dead line; the modem times out
         target = self._lines.get(digits)
         if target is None or not target.routable:
-            self._post(line, Unobtainable())
+            self._record(line.number, f"unobtainable {digits} ({self._unassigned})")
+            self._post(line, Unobtainable(self._unassigned))
             return
         far = self._far.get(digits)
         busy = target.call is not None or target.offhook

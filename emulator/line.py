@@ -52,10 +52,19 @@ class Busy:
     """The dialled number is busy."""
 
 
+#: What the network plays to a caller who dialled an unassigned number
+#: (`Exchange.set_unassigned`): ``reorder`` (the fast busy of real networks, which a
+#: modem reports as BUSY, gated by its X level) or ``silence`` (nothing; the modem
+#: gives up at S7 with NO CARRIER).
+UNASSIGNED_TONES: tuple[str, ...] = ("reorder", "silence")
+
+
 @dataclass(frozen=True)
 class Unobtainable:
-    """The dialled number does not exist (the modem reports NO CARRIER at S7, as a real
-    modem hearing no answer tone would)."""
+    """The dialled number does not exist; `tone` is what the caller hears
+    (`UNASSIGNED_TONES`)."""
+
+    tone: str = "reorder"
 
 
 @dataclass(frozen=True)

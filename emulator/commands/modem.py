@@ -31,7 +31,8 @@ from emulator.control import ControlServer, LinkInfo, find_owner, start_control_
 from emulator.engine import Signals
 from emulator.farend import Behaviour, parse_behaviour
 from emulator.host import HostedModem, ModemHost
-from emulator.profile import DEFAULT_PROFILE, Profile, load_profile
+from emulator.line import UNASSIGNED_TONES
+from emulator.profile import DEFAULT_PROFILE, Profile, bundled_profiles, load_profile
 from emulator.pty import PtyPort, is_pty_path
 from emulator.trace import TraceSink
 from linelab.errors import LinelabError
@@ -70,11 +71,17 @@ class Plan:
     rfc2217_bind: str = "127.0.0.1"
     hangup_on_carrier_loss: bool = False
     control: str | None = None
+    unassigned: str = "reorder"
 
 
 def check_link(link: str) -> str | None:
     """Whether LINK may be (re)created: None if nothing is there, a warning if a
-    stale link will be replaced; raises ModemCommandError otherwise."""
+    dangling link will be replaced; raises ModemCommandError otherwise.
+
+    A link to a pty that still exists is live: a pty node exists exactly as long as
+    some program holds its master open (the kernel removes /dev/pts/N when the master
+    closes), so that program is serving the link. It is never taken over, whether or
+    not that program is a linelab."""
     if not os.path.lexists(link):
         parent = os.path.dirname(link)
         if not os.path.isdir(parent):
@@ -95,7 +102,47 @@ def check_link(link: str) -> str | None:
     owner = find_owner(link)
     if owner is not None and owner.pid != os.getpid():
         raise ModemCommandError(f"{link} belongs to a running linelab modem (pid {owner.pid})")
-    return f"replacing stale link {link} -> {target} (no running linelab owns it)"
+    holders = [h for h in pty_master_holders(target) if h[0] != os.getpid()]
+    who = ", ".join(f"pid {pid} ({name})" for pid, name in holders) or "another program"
+    raise ModemCommandError(
+        f"{link} -> {target} is in use: {who} holds the pty open; not taking it over "
+        "(stop that program, or remove the link if you are sure)"
+    )
+
+
+def pty_master_holders(pts: str) -> list[tuple[int, str]]:
+    """The processes (pid, command name) holding the master of pty `pts` (/dev/pts/N),
+    among those whose file descriptors we may read: a ptmx descriptor's fdinfo names
+    the pty it serves (``tty-index``)."""
+    index = os.path.basename(pts)
+    found: list[tuple[int, str]] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fd_dir = f"/proc/{entry}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.path.basename(os.readlink(f"{fd_dir}/{fd}")) != "ptmx":
+                    continue
+                with open(f"/proc/{entry}/fdinfo/{fd}", encoding="ascii") as info:
+                    fields = dict(
+                        line.split(":", 1) for line in info.read().splitlines() if ":" in line
+                    )
+            except OSError:
+                continue
+            if fields.get("tty-index", "").strip() == index:
+                try:
+                    with open(f"/proc/{entry}/comm", encoding="utf-8") as comm:
+                        name = comm.read().strip()
+                except OSError:
+                    name = "?"
+                found.append((int(entry), name))
+                break
+    return found
 
 
 def _split_assignment(text: str, what: str) -> tuple[str, str]:
@@ -161,6 +208,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         rfc2217_bind=args.rfc2217_bind,
         hangup_on_carrier_loss=args.hangup_on_carrier_loss,
         control=args.control,
+        unassigned=args.unassigned,
     )
 
 
@@ -276,6 +324,7 @@ async def serve(plan: Plan, stop: asyncio.Event) -> None:
     servers: list[Any] = []
     control: ControlServer | None = None
     try:
+        host.exchange.set_unassigned(plan.unassigned)
         for number, behaviour in plan.far:
             host.exchange.set_far(number, behaviour)
         for item in plan.links:
@@ -362,14 +411,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "links", nargs="+", metavar="LINK[=NUMBER]", help="symlink to create for each modem"
     )
     parser.add_argument(
-        "--profile", default=DEFAULT_PROFILE, help="bundled profile name or YAML file"
+        "--profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME|FILE",
+        help=f"a bundled profile ({', '.join(bundled_profiles())}) or a profile YAML file "
+        f"(default: {DEFAULT_PROFILE})",
     )
     parser.add_argument(
         "--far",
         action="append",
         default=[],
         metavar="NUMBER=BEHAVIOUR",
-        help="a scripted far end, e.g. 5550000=busy or 5551234=answer,after=3s,echo",
+        help="a scripted far end; repeat for several. BEHAVIOUR is busy | noanswer | "
+        "answer[,after=3s][,rate=N][,echo|,discard][,hangup=30s|,hangup=1000B][,drop=10s], "
+        "e.g. 5550000=busy or 5551234=answer,after=3s,echo",
+    )
+    parser.add_argument(
+        "--unassigned",
+        choices=UNASSIGNED_TONES,
+        default="reorder",
+        help="what a modem dialling a number nobody has hears: reorder (reported as BUSY, "
+        "or NO CARRIER below X3) or silence (NO CARRIER when S7 runs out) "
+        "(default: reorder)",
     )
     parser.add_argument(
         "--rfc2217",
@@ -388,7 +451,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_time_scale,
         default=1.0,
         metavar="F",
-        help="run every modem timer F times faster than real time",
+        help="run every modem timer F times faster than real time (default: 1)",
     )
     parser.add_argument(
         "--hangup-on-carrier-loss",

@@ -172,24 +172,41 @@ def test_time_scale_makes_timers_faster(tmp_path: Path, runtime_dir: dict[str, s
     assert 1.5 <= elapsed < 10  # S7 = 20 s of modem time is 2 s of wall time
 
 
-def test_dangling_and_stale_links_are_replaced_with_a_warning(
+def test_dangling_links_are_replaced_with_a_warning(
     tmp_path: Path, runtime_dir: dict[str, str]
 ) -> None:
-    dangling, stale = tmp_path / "dangling", tmp_path / "stale"
+    dangling = tmp_path / "dangling"
     os.symlink(tmp_path / "gone", dangling)
-    master, slave = os.openpty()  # a pty nobody in linelab owns
+    master, slave = os.openpty()
+    pts = os.ttyname(slave)
+    os.close(master)
+    os.close(slave)
+    closed = tmp_path / "closed"  # a pty whose program has gone: the node is gone too
+    os.symlink(pts, closed)
+    proc = linelab("modem", str(dangling), str(closed), env=runtime_dir)
     try:
-        os.symlink(os.ttyname(slave), stale)
-        proc = linelab("modem", str(dangling), str(stale), env=runtime_dir)
-        try:
-            ready = read_ready(proc, 2)
-            assert os.readlink(dangling) == ready[0].fields["pty"]
-            assert os.readlink(stale) == ready[1].fields["pty"]
-        finally:
-            code, _, err = stop(proc)
-        assert code == 0
-        assert "replacing dangling link" in err and "replacing stale link" in err
-        assert not os.path.lexists(dangling) and not os.path.lexists(stale)
+        ready = read_ready(proc, 2)
+        assert os.readlink(dangling) == ready[0].fields["pty"]
+        assert os.readlink(closed) == ready[1].fields["pty"]
+    finally:
+        code, _, err = stop(proc)
+    assert code == 0
+    assert err.count("replacing dangling link") == 2
+    assert not os.path.lexists(dangling) and not os.path.lexists(closed)
+
+
+def test_a_live_link_of_another_program_is_refused(
+    tmp_path: Path, runtime_dir: dict[str, str]
+) -> None:
+    """Another program (here: this test) serves LINK -> /dev/pts/N: `linelab modem LINK`
+    must not take the link over, nor delete it on exit."""
+    live = tmp_path / "live"
+    master, slave = os.openpty()
+    try:
+        pts = os.ttyname(slave)
+        os.symlink(pts, live)
+        expect_error([str(live)], runtime_dir, f"{live} -> {pts} is in use: pid {os.getpid()}")
+        assert os.readlink(live) == pts  # untouched
     finally:
         os.close(master)
         os.close(slave)

@@ -292,10 +292,15 @@ def test_data_phase_back_pressure_loses_nothing(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize(
-    ("dest", "mode"),
-    [(BUSY, C.LINEDISCONNECTMODE_BUSY), ("5559999", C.LINEDISCONNECTMODE_UNAVAIL)],
+    ("dest", "unassigned", "mode"),
+    [
+        (BUSY, "reorder", C.LINEDISCONNECTMODE_BUSY),
+        ("5559999", "reorder", C.LINEDISCONNECTMODE_BUSY),
+        ("5559999", "silence", C.LINEDISCONNECTMODE_UNAVAIL),
+    ],
 )
-def test_dial_failure_then_drop(lab: Lab, dest: str, mode: int) -> None:
+def test_dial_failure_then_drop(lab: Lab, dest: str, unassigned: str, mode: int) -> None:
+    lab.call(lab.host.exchange.set_unassigned, unassigned)
     a = App(lab, "appA")
     hA = a.open(LINE_A)
     rid, hCall = make_call(a, hA, dest)

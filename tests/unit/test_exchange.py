@@ -201,8 +201,30 @@ def test_trace_records_exchange_events() -> None:
     ex = Exchange(clock, trace=records.append)
     ex.attach(RecordingPeer())
     ex.line("1001").dial("999")
-    assert [r.data for r in records] == ["attach 1001", "dial 1001 -> 999"]
+    assert [r.data for r in records] == [
+        "attach 1001",
+        "dial 1001 -> 999",
+        "unobtainable 999 (reorder)",
+    ]
     assert {r.kind for r in records} == {"exchange"}
+
+
+def test_unassigned_numbers_get_the_configured_tone() -> None:
+    """Real networks answer an unassigned number with reorder (or an intercept); the
+    tone is the exchange's setting, reorder by default."""
+    ex, clock, _a, _b = setup()
+    assert ex.unassigned == "reorder"
+    c = RecordingPeer()
+    ex.attach(c)
+    ex.line("1003").dial("999")
+    ex.set_unassigned("silence")
+    ex.line("1003").dial("998")
+    run(ex, clock, 0)
+    assert c.events == [Unobtainable("reorder"), Unobtainable("silence")]
+    with pytest.raises(LinelabError, match="must be one of reorder, silence, not 'beep'"):
+        ex.set_unassigned("beep")
+    assert ex.unassigned == "silence"
+    assert Exchange(VirtualClock(), unassigned="silence").unassigned == "silence"
 
 
 def test_detached_peer_gets_no_more_events() -> None:

@@ -112,8 +112,25 @@ def test_no_answer_needs_the_at_modifier(x: int, quiet: bool) -> None:
     assert sim.output(a) == (b"\r\nNO ANSWER\r\n" if quiet else NO_CARRIER)
 
 
-def test_unknown_number_is_no_carrier_at_s7() -> None:
+def test_unknown_number_is_busy_at_once_on_reorder() -> None:
+    """The default network plays reorder to an unassigned number: BUSY at X3/X4 (and
+    the trace says why), NO CARRIER below X3, with no S7 wait."""
     sim, a, _ = two_modems()
+    out = quiet_at(sim, a, "ATX4S7=20D999")
+    sim.run(5)  # dial tone (S6) and the digits; far less than S7
+    assert out + sim.output(a) == b"\r\nBUSY\r\n"
+    assert a.state == "command"
+    assert "unobtainable 999 (reorder)" in [
+        r.data for r in sim.transcript() if r.kind == "exchange"
+    ]
+    out = quiet_at(sim, a, "ATX0D999")
+    sim.run(5)
+    assert out + sim.output(a) == NO_CARRIER
+
+
+def test_unknown_number_is_no_carrier_at_s7_when_the_network_is_silent() -> None:
+    sim, a, _ = two_modems()
+    sim.exchange.set_unassigned("silence")
     quiet_at(sim, a, "ATS7=20D999")
     sim.run(20)
     assert sim.output(a) == b""
