@@ -70,3 +70,22 @@ def test_rfc2217_address_in_the_ready_line() -> None:
 
     assert _host_port("127.0.0.1", 2217) == "127.0.0.1:2217"
     assert _host_port("::1", 2217) == "[::1]:2217"  # unambiguous for host:port parsers
+
+
+def test_unassigned_tone_defaults_to_reorder(tmp_path: Path) -> None:
+    link = str(tmp_path / "a")
+    assert make_plan(parse(link)).unassigned == "reorder"
+    assert make_plan(parse(link, "--unassigned", "silence")).unassigned == "silence"
+    with pytest.raises(SystemExit) as stop:
+        parse(link, "--unassigned", "beep")
+    assert stop.value.code == 2
+
+
+def test_help_lists_choices_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "conexant, generic, hayes, lenient" in text  # the bundled profiles
+    assert "(default: generic)" in text
+    assert "repeat for several" in text and "busy | noanswer | answer" in text
+    assert "(default: reorder)" in text
