@@ -22,6 +22,24 @@ The protocol is JSON lines, one request and one response per line:
        "signals": {"dcd": false, "ri": false, "dsr": true, "cts": true}}]}
     ← {"ok": false, "error": "no modem on link '/tmp/x' in this process"}
 
+A call may carry ``"rings": N`` (the caller gives up after N unanswered rings) and
+``"timeout": S`` (it hangs up after S seconds of modem time, whatever the state); its
+answer then has ``"call": ID``. Three more requests follow such a call:
+
+    → {"op": "call_status", "call": 3}
+    ← {"ok": true, "call": 3, "to": "1001", "state": "ringing", "outcome": null,
+       "rings": 2, "rate": null, "duration": null}
+    → {"op": "cancel", "call": 3}             (hang up now; the answer is its status)
+    → {"op": "watch", "call": 3}              (a status line now and after every
+                                               change, until the call has ended)
+
+A ``call`` request with ``"watch": true`` is answered as usual and then followed, on
+the same connection, by the status lines of a ``watch`` (so no change is missed
+between placing the call and watching it).
+
+``state`` is ``dialing``, ``ringing``, ``answered`` or ``ended``; ``outcome`` (once
+ended) is one of `emulator.exchange.PlacedCall.OUTCOMES`.
+
 ``to`` is a LINK path (matched after `os.path.abspath`), a modem name or a number;
 ``from`` is a number, ``P`` (private) or ``O`` (out of area); ``then`` is a far-end
 behaviour for the caller once the modem answers (`emulator.farend`). Every request is
@@ -40,11 +58,12 @@ import socket
 import stat
 import struct
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from emulator.exchange import PlacedCall
 from emulator.farend import validate_for_caller
 from emulator.host import ModemHost
 from emulator.line import CallerId
@@ -81,6 +100,23 @@ class LinkInfo:
 
 class CallPlacer(Protocol):
     def place_call(self, to: str, caller: CallerId, then: str | None = None) -> object: ...
+
+
+class CallTracker(Protocol):
+    """What an exchange offers beyond `CallPlacer` to follow its placed calls
+    (`emulator.exchange.Exchange`)."""
+
+    def place_call(
+        self,
+        to: str,
+        caller: CallerId,
+        then: str | None = None,
+        *,
+        ring_limit: int | None = None,
+        timeout: float | None = None,
+    ) -> PlacedCall: ...
+
+    def placed_call(self, call_id: int) -> PlacedCall | None: ...
 
 
 class ControlHost(Protocol):
@@ -285,6 +321,16 @@ class ControlServer:
                 except asyncio.LimitOverrunError:
                     await self._reply(writer, {"ok": False, "error": "request too long"})
                     return
+                watched = self._watch_request(line)
+                if isinstance(watched, dict):  # a call placed with "watch": true
+                    await self._reply(writer, watched)
+                    placed = _placed(self, {"call": watched.get("call")})
+                    if watched.get("ok") and isinstance(placed, PlacedCall):
+                        await self._watch(writer, placed)
+                    return
+                if watched is not None:
+                    await self._watch(writer, watched)
+                    return
                 await self._reply(writer, self.handle_line(line))
         except (ConnectionError, OSError) as exc:
             log.debug("control connection ended: %s", exc)
@@ -294,6 +340,47 @@ class ControlServer:
                 await writer.wait_closed()
             if task is not None:
                 self._connections.discard(task)
+
+    def _watch_request(self, line: bytes) -> PlacedCall | dict[str, Any] | None:
+        """For a well-formed ``watch`` request, the call it names; for a ``call`` request
+        with ``"watch": true``, the call's answer (the call is placed now). None for
+        everything else, which handle_line answers (errors of these two included)."""
+        try:
+            request: Any = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        if not isinstance(request, dict):
+            return None
+        if request.get("op") == "call" and request.get("watch") is True:
+            return self.handle_line(line)
+        if request.get("op") != "watch":
+            return None
+        found = _placed(self, request)
+        return found if isinstance(found, PlacedCall) else None
+
+    async def _watch(self, writer: asyncio.StreamWriter, call: PlacedCall) -> None:
+        """Send the call's status now and after every change until it has ended. Each
+        change is sent (a snapshot taken when it happened), so a quick ring-then-answer
+        is never seen as just "answered"."""
+        loop = asyncio.get_running_loop()
+        changes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        def changed(c: PlacedCall) -> None:
+            loop.call_soon_threadsafe(changes.put_nowait, c.status())
+
+        call.add_listener(changed)
+        try:
+            status = call.status()
+            last: dict[str, Any] | None = None
+            while True:
+                if status != last:
+                    await self._reply(writer, {"ok": True, **status})
+                    last = status
+                if status["state"] == "ended":
+                    return
+                status = await changes.get()
+        finally:
+            call.remove_listener(changed)
 
     @staticmethod
     async def _reply(writer: asyncio.StreamWriter, response: dict[str, Any]) -> None:
@@ -362,18 +449,76 @@ def caller_from(source: str, name: str | None) -> CallerId:
 def _op_call(server: ControlServer, request: dict[str, Any]) -> dict[str, Any]:
     to, source = request.get("to"), request.get("from")
     name, then = request.get("name"), request.get("then")
+    rings, timeout = request.get("rings"), request.get("timeout")
     if not isinstance(to, str) or not isinstance(source, str):
         return {"ok": False, "error": "call needs 'to' and 'from' as text"}
     if name is not None and not isinstance(name, str):
         return {"ok": False, "error": "'name' must be text"}
     if then is not None and not isinstance(then, str):
         return {"ok": False, "error": "'then' must be a behaviour string"}
+    if rings is not None and (isinstance(rings, bool) or not isinstance(rings, int)):
+        return {"ok": False, "error": "'rings' must be a whole number"}
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)):
+        return {"ok": False, "error": "'timeout' must be a number of seconds"}
     target = server.resolve(to)
     if target is None:
         return {"ok": False, "error": f"no modem {to!r} in this process"}
     behaviour = str(validate_for_caller(then)) if then else None
-    server.host.exchange.place_call(target.number, caller_from(source, name), behaviour)
-    return {"ok": True, "number": target.number, "link": target.link}
+    caller = caller_from(source, name)
+    exchange = server.host.exchange
+    if rings is None and timeout is None:
+        placed = exchange.place_call(target.number, caller, behaviour)
+    else:
+        limits: dict[str, Any] = {"ring_limit": rings, "timeout": timeout}
+        placed = exchange.place_call(target.number, caller, behaviour, **limits)
+    answer: dict[str, Any] = {"ok": True, "number": target.number, "link": target.link}
+    if isinstance(placed, PlacedCall):
+        answer["call"] = placed.id
+    return answer
+
+
+def _placed(server: ControlServer, request: dict[str, Any]) -> PlacedCall | dict[str, Any]:
+    call_id = request.get("call")
+    if isinstance(call_id, bool) or not isinstance(call_id, int):
+        return {"ok": False, "error": "'call' must be the number a call request answered"}
+    lookup = getattr(server.host.exchange, "placed_call", None)
+    found = lookup(call_id) if lookup is not None else None
+    if not isinstance(found, PlacedCall):
+        return {"ok": False, "error": f"no call {call_id} in this process"}
+    return found
+
+
+def _op_call_status(server: ControlServer, request: dict[str, Any]) -> dict[str, Any]:
+    found = _placed(server, request)
+    return {"ok": True, **found.status()} if isinstance(found, PlacedCall) else found
+
+
+def _op_cancel(server: ControlServer, request: dict[str, Any]) -> dict[str, Any]:
+    to = request.get("to")
+    if "call" not in request and isinstance(to, str):
+        # Every call still going on to one modem.
+        target = server.resolve(to)
+        if target is None:
+            return {"ok": False, "error": f"no modem {to!r} in this process"}
+        placed_calls = getattr(server.host.exchange, "placed_calls", None)
+        calls: list[object] = list(placed_calls()) if placed_calls is not None else []
+        cancelled = []
+        for call in calls:
+            if isinstance(call, PlacedCall) and call.to == target.number and not call.ended:
+                call.cancel()
+                cancelled.append(call.id)
+        return {"ok": True, "cancelled": cancelled}
+    found = _placed(server, request)
+    if not isinstance(found, PlacedCall):
+        return found
+    found.cancel()
+    return {"ok": True, **found.status()}
+
+
+def _op_watch(server: ControlServer, request: dict[str, Any]) -> dict[str, Any]:
+    # A good watch request streams (ControlServer._watch); only errors reach here.
+    found = _placed(server, request)
+    return {"ok": True, **found.status()} if isinstance(found, PlacedCall) else found
 
 
 def _op_status(server: ControlServer, request: dict[str, Any]) -> dict[str, Any]:
@@ -390,7 +535,13 @@ def _op_status(server: ControlServer, request: dict[str, Any]) -> dict[str, Any]
     return {"ok": True, "pid": os.getpid(), "modems": modems}
 
 
-_HANDLERS: dict[str, Handler] = {"call": _op_call, "status": _op_status}
+_HANDLERS: dict[str, Handler] = {
+    "call": _op_call,
+    "call_status": _op_call_status,
+    "cancel": _op_cancel,
+    "watch": _op_watch,
+    "status": _op_status,
+}
 
 
 async def start_control_server(
@@ -469,3 +620,38 @@ def request(path: str, message: dict[str, Any], timeout: float = 5.0) -> dict[st
     if not isinstance(response, dict):
         raise ControlError(f"control socket {path} gave a malformed answer")
     return response
+
+
+def watch(path: str, message: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Send a ``watch`` request and yield each status line until the server closes
+    (after the call has ended). Raises ControlError if the server goes away first."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(path)
+            sock.sendall(json.dumps(message).encode() + b"\n")
+        except FileNotFoundError:
+            raise ControlError(f"no control socket at {path}") from None
+        except OSError as exc:
+            raise ControlError(f"control socket {path}: {exc.strerror or exc}") from None
+        buffer = b""
+        while True:
+            while b"\n" in buffer:
+                line, _, buffer = buffer.partition(b"\n")
+                try:
+                    status: Any = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    raise ControlError(f"control socket {path} gave a malformed answer") from None
+                if not isinstance(status, dict):
+                    raise ControlError(f"control socket {path} gave a malformed answer")
+                yield status
+                if not status.get("ok") or status.get("state") == "ended":
+                    return
+                if "state" not in status and "call" not in status:
+                    return  # a one-line answer (an older server, or no call to follow)
+            try:
+                chunk = sock.recv(65536)
+            except OSError as exc:
+                raise ControlError(f"control socket {path}: {exc.strerror or exc}") from None
+            if not chunk:
+                raise ControlError(f"the modem process behind {path} went away")
+            buffer += chunk

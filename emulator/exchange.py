@@ -24,6 +24,7 @@ clock, so that caller ID DATE/TIME are exact in tests.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import heapq
 import itertools
@@ -59,6 +60,159 @@ ALL_RATES: tuple[int, ...] = (
 FIRST_NUMBER = 1001
 # One ring cycle at the called end (2 s on, 4 s off): how often the caller hears ringback.
 RINGBACK_PERIOD = 6.0
+#: How many calls placed with `Exchange.place_call` are remembered after they end.
+PLACED_CALLS_KEPT = 100
+
+
+class PlacedCall:
+    """A call the exchange places to a modem for a scripted caller (`place_call`): its
+    progress, and how it ended, for `linelab call` and tests.
+
+    `state` goes ``dialing`` -> ``ringing`` -> ``answered`` -> ``ended`` (or straight to
+    ``ended``). `outcome`, once ended, is one of `PlacedCall.OUTCOMES`. The caller gives
+    up after `ring_limit` rings unanswered (outcome ``no answer``), and hangs up after
+    `timeout` seconds whatever the state (``timed out``); `cancel()` hangs up at once
+    (``cancelled``). Listeners run (on the exchange's thread) after every change.
+    """
+
+    OUTCOMES = (
+        "busy",
+        "unobtainable",
+        "no answer",
+        "modem hung up",
+        "caller hung up",
+        "carrier lost",
+        "cancelled",
+        "timed out",
+    )
+
+    def __init__(
+        self,
+        call_id: int,
+        to: str,
+        end: ScriptedEnd,
+        now: float,
+        *,
+        ring_limit: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.id = call_id
+        self.to = to
+        self.end = end
+        self.started = now
+        self.ring_limit = ring_limit
+        self.deadline = None if timeout is None else now + timeout
+        self.line: ExchangeLine | None = None
+        self.state = "dialing"
+        self.outcome: str | None = None
+        self.rings = 0
+        self.rate: int | None = None
+        self.answered_at: float | None = None
+        self.ended_at: float | None = None
+        self._give_up: str | None = None  # an outcome to end with at the next tick
+        # When the give-up was asked for: it is due then, never at a fresh clock reading
+        # (on real time that is always later than the `now` tick() compares with).
+        self._give_up_at = now
+        self._listeners: list[Callable[[PlacedCall], None]] = []
+
+    def __repr__(self) -> str:
+        return f"PlacedCall({self.id}, to={self.to!r}, state={self.state!r})"
+
+    @property
+    def ended(self) -> bool:
+        return self.state == "ended"
+
+    def add_listener(self, callback: Callable[[PlacedCall], None]) -> None:
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[PlacedCall], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(callback)
+
+    def cancel(self) -> None:
+        """Hang up now (a no-op once ended)."""
+        if not self.ended:
+            self._give_up = "cancelled"
+            self._give_up_at = self.end.clock.now()
+            if self.line is not None:
+                self.line.exchange._notify()
+
+    def status(self) -> dict[str, object]:
+        """A JSON-able summary (the control socket's answer)."""
+        return {
+            "call": self.id,
+            "to": self.to,
+            "state": self.state,
+            "outcome": self.outcome,
+            "rings": self.rings,
+            "rate": self.rate,
+            "duration": None
+            if self.answered_at is None
+            else round((self.ended_at or self.answered_at) - self.answered_at, 3),
+        }
+
+    # -- LinePeer: the caller's line ---------------------------------------------------------
+    def line_event(self, event: LineEvent) -> None:
+        self.end.line_event(event)
+        if self.ended:
+            return
+        if isinstance(event, Ringback):
+            self.rings += 1
+            self.state = "ringing"
+            if self.ring_limit is not None and self.rings > self.ring_limit:
+                self.rings = self.ring_limit
+                self._give_up = "no answer"
+                self._give_up_at = self.end.clock.now()
+        elif isinstance(event, Busy):
+            self._finish("busy")
+        elif isinstance(event, Unobtainable):
+            self._finish("unobtainable")
+        elif isinstance(event, Connected):
+            self.state = "answered"
+            self.rate = event.rate
+            self.answered_at = self.end.clock.now()
+        elif isinstance(event, RemoteHangup):
+            self._finish("modem hung up")
+        elif isinstance(event, CarrierLost):
+            self._finish("carrier lost")
+        self._changed()
+
+    def rx_room(self) -> int:
+        return self.end.rx_room()
+
+    # -- driven by the exchange ----------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        if self.ended:
+            return None
+        if self._give_up is not None:
+            return self._give_up_at
+        return self.deadline
+
+    def tick(self, now: float) -> None:
+        if self.ended:
+            return
+        if self._give_up is None and self.deadline is not None and self.deadline <= now:
+            self._give_up = "timed out"
+        if self._give_up is not None and self.line is not None:
+            outcome, self._give_up = self._give_up, None
+            self._finish(outcome)
+            self.line.exchange._hangup(self.line)
+            self._changed()
+
+    def ended_by_caller(self, how: str) -> None:
+        """The script hung up (``caller hung up``) or dropped carrier (``carrier lost``)."""
+        if not self.ended:
+            self._finish(how)
+            self._changed()
+
+    def _finish(self, outcome: str) -> None:
+        self.state = "ended"
+        self.outcome = outcome
+        self.ended_at = self.end.clock.now()
+
+    def _changed(self) -> None:
+        for callback in list(self._listeners):
+            callback(self)
 
 
 @dataclass(eq=False)
@@ -141,6 +295,7 @@ class Exchange:
         self._lines: dict[str, ExchangeLine] = {}
         self._far: dict[str, ScriptedEnd] = {}
         self._placed: list[tuple[ExchangeLine, ScriptedEnd]] = []
+        self._placed_calls: dict[int, PlacedCall] = {}
         self._calls: list[_Call] = []
         self._queue: list[tuple[float, int, ExchangeLine, LineEvent]] = []
         self._seq = itertools.count()
@@ -239,20 +394,51 @@ class Exchange:
         return end
 
     def place_call(
-        self, to: str, caller: CallerId, then: str | Behaviour | None = None
-    ) -> ScriptedEnd:
+        self,
+        to: str,
+        caller: CallerId,
+        then: str | Behaviour | None = None,
+        *,
+        ring_limit: int | None = None,
+        timeout: float | None = None,
+    ) -> PlacedCall:
         """Call `to` from a scripted far end that presents `caller` as caller ID and,
-        once the modem answers, behaves as `then` (default: "answer", discarding data)."""
+        once the modem answers, behaves as `then` (default: "answer", discarding data).
+        The caller gives up after `ring_limit` unanswered rings and hangs up after
+        `timeout` seconds (neither by default). Returns the call's `PlacedCall`."""
         check_caller(caller)
+        if ring_limit is not None and ring_limit < 1:
+            raise LinelabError(f"ring limit must be at least 1, not {ring_limit}")
+        if timeout is not None and not 0 < timeout < float("inf"):
+            raise LinelabError(f"time-out must be a positive number of seconds, not {timeout}")
         parsed = validate_for_caller(then if then is not None else "answer")
         end = ScriptedEnd(parsed, self.clock)
-        number = caller.number or f"placed-{next(self._placed_seq)}"
-        line = ExchangeLine(self, number, end, caller.name, ALL_RATES, parsed.rate, routable=False)
+        call_id = next(self._placed_seq)
+        placed = PlacedCall(
+            call_id, to, end, self.clock.now(), ring_limit=ring_limit, timeout=timeout
+        )
+        number = caller.number or f"placed-{call_id}"
+        line = ExchangeLine(
+            self, number, placed, caller.name, ALL_RATES, parsed.rate, routable=False
+        )
+        placed.line = line
         end.bind(line)
         end.set_listener(self._notify)
         self._placed.append((line, end))
+        self._placed_calls[call_id] = placed
+        for old in [c for c in self._placed_calls.values() if c.ended]:
+            if len(self._placed_calls) <= PLACED_CALLS_KEPT:
+                break
+            del self._placed_calls[old.id]
         self._dial(line, to, caller)
-        return end
+        return placed
+
+    def placed_call(self, call_id: int) -> PlacedCall | None:
+        """A call placed with `place_call` (recent ones are kept after they end)."""
+        return self._placed_calls.get(call_id)
+
+    def placed_calls(self) -> list[PlacedCall]:
+        return list(self._placed_calls.values())
 
     # -- wall clock ------------------------------------------------------------------------
 
@@ -280,6 +466,10 @@ class Exchange:
             deadline = end.next_deadline()
             if deadline is not None:
                 times.append(deadline)
+        for placed in self._placed_calls.values():
+            deadline = placed.next_deadline()
+            if deadline is not None:
+                times.append(deadline)
         return min(times) if times else None
 
     def tick(self) -> None:
@@ -293,6 +483,10 @@ class Exchange:
             deadline = end.next_deadline()
             if deadline is not None and deadline <= now:
                 end.tick()
+        for placed in list(self._placed_calls.values()):
+            deadline = placed.next_deadline()
+            if deadline is not None and deadline <= now:
+                placed.tick(now)
         while self._queue and self._queue[0][0] <= now:
             _, _, line, event = heapq.heappop(self._queue)
             if isinstance(event, Data):
@@ -345,6 +539,10 @@ class Exchange:
 
     def _hangup(self, line: ExchangeLine) -> None:
         line.offhook = False
+        if isinstance(line.peer, PlacedCall):
+            line.peer.ended_by_caller("caller hung up")
+            if line.call is None:  # busy or unobtainable: nothing more to hang up
+                self._placed = [(ln, end) for ln, end in self._placed if ln is not line]
         call = line.call
         if call is None:
             return
@@ -363,6 +561,8 @@ class Exchange:
         call = line.call
         if call is None or not call.connected:
             return
+        if isinstance(line.peer, PlacedCall):
+            line.peer.ended_by_caller("carrier lost")
         self._record(line.number, f"carrier lost {call.caller.number} <-> {call.callee.number}")
         self._post(call.caller, CarrierLost())
         self._post(call.callee, CarrierLost())

@@ -40,8 +40,19 @@ class FakeExchange:
     calls: list[tuple[str, CallerId, str | None]] = field(default_factory=list)
     thread: list[threading.Thread] = field(default_factory=list)
 
-    def place_call(self, to: str, caller: CallerId, then: str | None = None) -> None:
+    limits: list[tuple[int | None, float | None]] = field(default_factory=list)
+
+    def place_call(
+        self,
+        to: str,
+        caller: CallerId,
+        then: str | None = None,
+        *,
+        ring_limit: int | None = None,
+        timeout: float | None = None,
+    ) -> None:
         self.calls.append((to, caller, then))
+        self.limits.append((ring_limit, timeout))
         self.thread.append(threading.current_thread())
 
 
@@ -241,6 +252,7 @@ def test_linelab_call_finds_the_owner(
     assert main(argv) == 0
     assert "number 1002" in capsys.readouterr().out
     assert host.exchange.calls == [("1002", CallerId("5551234", "DOE"), "answer,echo")]
+    assert host.exchange.limits == [(10, 600.0)]  # the default ring limit and time-out
 
 
 def test_linelab_call_with_control_path(

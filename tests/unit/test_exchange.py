@@ -234,3 +234,86 @@ def test_detached_peer_gets_no_more_events() -> None:
     run(ex, clock, 10)
     assert b.events == []
     assert a.events == [Ringback()]  # no more ringback: the caller times out
+
+
+# -- placed calls: how a scripted caller's call ends (linelab call) ---------------------
+
+
+def test_placed_call_to_a_busy_modem_ends_busy() -> None:
+    ex, clock, _a, _b = setup()
+    ex.line("1001").dial("1002")  # 1001 and 1002 talk: both are busy
+    placed = ex.place_call("1001", CallerId(number="555"))
+    seen: list[str] = []
+    placed.add_listener(lambda c: seen.append(c.state))
+    run(ex, clock, 0)
+    assert (placed.state, placed.outcome) == ("ended", "busy")
+    assert seen[-1] == "ended"
+    assert ex.placed_call(placed.id) is placed
+
+
+def test_placed_call_gives_up_after_its_ring_limit() -> None:
+    ex, clock, a, _ = setup()
+    placed = ex.place_call("1001", CallerId(number="555"), ring_limit=3)
+    run(ex, clock, 17.9)
+    assert (placed.state, placed.rings) == ("ringing", 3)
+    run(ex, clock, 0.2)  # the 4th ringback would be at 18 s: the caller hangs up
+    assert (placed.state, placed.outcome, placed.rings) == ("ended", "no answer", 3)
+    assert a.events[-1] == CallerGone()  # the modem stops ringing
+    assert ex.next_deadline() is None  # nothing left running
+
+
+def test_placed_call_times_out_whatever_its_state() -> None:
+    ex, clock, a, _ = setup()
+    placed = ex.place_call("1001", CallerId(number="555"), timeout=30)
+    run(ex, clock, 1)
+    ex.line("1001").answer()
+    run(ex, clock, 1)
+    assert placed.state == "answered" and placed.rate is not None
+    run(ex, clock, 28.5)
+    assert (placed.state, placed.outcome) == ("ended", "timed out")
+    assert a.events[-1] == RemoteHangup()
+    assert placed.status()["duration"] == 29.0  # answered at 1 s, ended at 30 s
+
+
+def test_placed_call_outcomes_after_answer() -> None:
+    ex, clock, _a, _ = setup()
+    by_modem = ex.place_call("1001", CallerId(number="555"))
+    run(ex, clock, 1)
+    ex.line("1001").answer()
+    run(ex, clock, 5)
+    ex.line("1001").hangup()
+    run(ex, clock, 0)
+    assert by_modem.outcome == "modem hung up"
+    assert by_modem.status()["duration"] == 5.0
+
+    by_script = ex.place_call("1001", CallerId(number="555"), "answer,hangup=2s")
+    run(ex, clock, 1)
+    ex.line("1001").answer()
+    run(ex, clock, 3)
+    assert by_script.outcome == "caller hung up"
+
+    dropped = ex.place_call("1001", CallerId(number="555"), "answer,drop=2s")
+    run(ex, clock, 1)
+    ex.line("1001").answer()
+    run(ex, clock, 3)
+    assert dropped.outcome == "carrier lost"
+
+
+def test_cancel_a_placed_call() -> None:
+    ex, clock, a, _ = setup()
+    placed = ex.place_call("1001", CallerId(number="555"))
+    run(ex, clock, 7)
+    placed.cancel()
+    run(ex, clock, 0)
+    assert (placed.outcome, placed.rings) == ("cancelled", 2)
+    assert a.events[-1] == CallerGone()
+    placed.cancel()  # no-op once ended
+    assert placed.outcome == "cancelled"
+
+
+def test_placed_call_limits_are_checked() -> None:
+    ex, _, _, _ = setup()
+    with pytest.raises(LinelabError, match="ring limit"):
+        ex.place_call("1001", CallerId(number="555"), ring_limit=0)
+    with pytest.raises(LinelabError, match="time-out"):
+        ex.place_call("1001", CallerId(number="555"), timeout=float("nan"))
