@@ -26,8 +26,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from linelab.vtime import RealTime, TimeSource
+from tapi.core import snapshot
 from tapi.core.assisted import AssistedFunctions
 from tapi.providers.base import LineDevice, Provider
+from tapi.view import Hierarchy
 
 #: How long `Stack.close()` lets providers finish hanging up (seconds on the stack's
 #: clock): room for a +++ escape with its guard times, OK and ATH.
@@ -139,6 +141,12 @@ class Stack(AssistedFunctions):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def hierarchy(self, apps: Iterable[int] | None = None) -> Hierarchy:
+        """The whole tree, or only the given HLINEAPPs (the server's per-client view): a
+        read-only snapshot taken under the stack's lock (`tapi.view`)."""
+        with self.cond:
+            return snapshot.hierarchy(self, apps)
 
     def pending_messages(self, hLineApp: int) -> list[object]:
         """Messages queued for `hLineApp` and not yet delivered (for assertions)."""

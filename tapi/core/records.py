@@ -85,6 +85,9 @@ class LineOpen:
     num_rings: dict[int, int] = field(default_factory=dict)
     handles: dict[int, CallHandle] = field(default_factory=dict)
     alive: bool = True
+    # Closed by its provider (LINE_CLOSE, tapi.md 6.4): its queued messages stay for
+    # the app to read.
+    closed_by_provider: bool = False
 
     @property
     def owner(self) -> bool:

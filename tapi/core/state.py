@@ -348,6 +348,7 @@ class CoreState:
         app = line.app
         device = line.device
         line.alive = False
+        line.closed_by_provider = forced
         self.lines.pop(line.hLine, None)
         app.lines.pop(line.hLine, None)
         if line in device.opens:
