@@ -277,6 +277,11 @@ class ExchangeLine:
         other = call.other(self)
         return max(0, other.peer.rx_room() - other.inflight)
 
+    def reject(self) -> None:
+        """Refuse the call ringing this line (a TCP end that could not connect): the
+        caller hears the far end hang up (a modem reports NO CARRIER)."""
+        self.exchange._reject(self)
+
     def drop_carrier(self) -> None:
         """Lose carrier mid-call: both ends get CarrierLost."""
         self.exchange._drop(self)
@@ -433,6 +438,16 @@ class Exchange:
         self._dial(line, to, caller)
         return placed
 
+    def call_from(self, peer: LinePeer, to: str, caller: CallerId) -> ExchangeLine:
+        """Call `to` from `peer`, a line with no number of its own (an incoming TCP
+        connection): the modem rings with `caller`; the events go to `peer`. Returns the
+        line, on which `peer` sends data and hangs up."""
+        check_caller(caller)
+        number = caller.number or f"placed-{next(self._placed_seq)}"
+        line = ExchangeLine(self, number, peer, caller.name, ALL_RATES, routable=False)
+        self._dial(line, to, caller)
+        return line
+
     def placed_call(self, call_id: int) -> PlacedCall | None:
         """A call placed with `place_call` (recent ones are kept after they end)."""
         return self._placed_calls.get(call_id)
@@ -555,6 +570,14 @@ class Exchange:
             self._post(other, CallerGone())
         else:
             return  # the called line going on hook while ringing does not stop the ring
+        self._end(call)
+
+    def _reject(self, line: ExchangeLine) -> None:
+        call = line.call
+        if call is None or call.connected or call.callee is not line:
+            return
+        self._record(line.number, f"reject {call.caller.number} -> {line.number}")
+        self._post(call.caller, RemoteHangup())
         self._end(call)
 
     def _drop(self, line: ExchangeLine) -> None:

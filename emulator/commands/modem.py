@@ -34,6 +34,7 @@ from emulator.host import HostedModem, ModemHost
 from emulator.line import UNASSIGNED_TONES
 from emulator.profile import DEFAULT_PROFILE, Profile, bundled_profiles, load_profile
 from emulator.pty import PtyPort, is_pty_path
+from emulator.tcp import TcpListener, TcpTrunk, parse_address
 from emulator.trace import TraceSink
 from linelab.errors import LinelabError
 
@@ -72,6 +73,8 @@ class Plan:
     hangup_on_carrier_loss: bool = False
     control: str | None = None
     unassigned: str = "reorder"
+    tcp: list[tuple[str, tuple[str, int]]] = field(default_factory=list)
+    listen: list[tuple[tuple[str, int], str]] = field(default_factory=list)  # (addr, link)
 
 
 def check_link(link: str) -> str | None:
@@ -161,6 +164,18 @@ def make_plan(args: argparse.Namespace) -> Plan:
         if not _NUMBER.fullmatch(number):
             raise ModemCommandError(f"--far {item!r}: {number!r} is not a phone number")
         far.append((number, parse_behaviour(text)))
+    tcp: list[tuple[str, tuple[str, int]]] = []
+    for item in args.tcp:
+        number, text = _split_assignment(item, "--tcp (want NUMBER=HOST:PORT)")
+        if not _NUMBER.fullmatch(number):
+            raise ModemCommandError(f"--tcp {item!r}: {number!r} is not a phone number")
+        try:
+            address = parse_address(text)
+        except LinelabError as exc:
+            raise ModemCommandError(f"--tcp {item!r}: {exc}") from None
+        if address[1] == 0:
+            raise ModemCommandError(f"--tcp {item!r}: port 0 is not a port to connect to")
+        tcp.append((number, address))
     if len(args.rfc2217) > len(args.links):
         raise ModemCommandError(
             f"{len(args.rfc2217)} --rfc2217 ports for {len(args.links)} links"
@@ -178,7 +193,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     for link in paths:
         if paths.count(link) > 1:
             raise ModemCommandError(f"{link} is given twice")
-    given = [n for _, n in raw if n is not None] + [n for n, _ in far]
+    given = [n for _, n in raw if n is not None] + [n for n, _ in far] + [n for n, _ in tcp]
     for number in given:
         if given.count(number) > 1:
             raise ModemCommandError(f"number {number} is given twice")
@@ -199,6 +214,17 @@ def make_plan(args: argparse.Namespace) -> Plan:
         names.add(name)
         port = args.rfc2217[i] if i < len(args.rfc2217) else None
         plans.append(LinkPlan(link, wanted, name, port, check_link(link)))
+    listen: list[tuple[tuple[str, int], str]] = []
+    for item in args.listen:
+        text, sep, target = item.partition("=")
+        try:
+            address = parse_address(text)
+        except LinelabError as exc:
+            raise ModemCommandError(f"--listen {item!r}: {exc}") from None
+        link = os.path.abspath(target) if sep else plans[0].link
+        if link not in [p.link for p in plans]:
+            raise ModemCommandError(f"--listen {item!r}: {target!r} is not one of the LINKs")
+        listen.append((address, link))
     return Plan(
         links=plans,
         profile=profile,
@@ -209,6 +235,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         hangup_on_carrier_loss=args.hangup_on_carrier_loss,
         control=args.control,
         unassigned=args.unassigned,
+        tcp=tcp,
+        listen=listen,
     )
 
 
@@ -322,11 +350,15 @@ async def serve(plan: Plan, stop: asyncio.Event) -> None:
     host = ModemHost(loop, time_scale=plan.time_scale, trace=trace)
     ports: list[tuple[LinkPlan, PtyPort]] = []
     servers: list[Any] = []
+    trunks: list[TcpTrunk] = []
+    listeners: list[TcpListener] = []
     control: ControlServer | None = None
     try:
         host.exchange.set_unassigned(plan.unassigned)
         for number, behaviour in plan.far:
             host.exchange.set_far(number, behaviour)
+        for number, address in plan.tcp:
+            trunks.append(TcpTrunk(host, number, address))
         for item in plan.links:
             modem = host.add_modem(item.name, item.number, plan.profile)
             if item.replace:
@@ -343,6 +375,17 @@ async def serve(plan: Plan, stop: asyncio.Event) -> None:
                 server = await start_rfc2217(port.modem, plan.rfc2217_bind, item.rfc2217)
                 servers.append(server)
                 extra = f" rfc2217={_host_port(plan.rfc2217_bind, server.port)}"
+            for address, link in plan.listen:
+                if link == item.link:
+                    listener = TcpListener(host, port.modem.number)
+                    try:
+                        bound = await listener.start(*address)
+                    except OSError as exc:
+                        raise ModemCommandError(
+                            f"--listen {address[0]}:{address[1]}: {exc.strerror or exc}"
+                        ) from None
+                    listeners.append(listener)
+                    extra += f" listen={_host_port(address[0], bound)}"
             addresses.append(extra)
         for (item, port), extra in zip(ports, addresses, strict=True):
             await probe(port)
@@ -353,6 +396,10 @@ async def serve(plan: Plan, stop: asyncio.Event) -> None:
             )
         await stop.wait()
     finally:
+        for listener in listeners:
+            listener.close()
+        for trunk in trunks:
+            trunk.close()
         for server in servers:
             with contextlib.suppress(Exception):
                 server.close()
@@ -425,6 +472,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a scripted far end; repeat for several. BEHAVIOUR is busy | noanswer | "
         "answer[,after=3s][,rate=N][,echo|,discard][,hangup=30s|,hangup=1000B][,drop=10s], "
         "e.g. 5550000=busy or 5551234=answer,after=3s,echo",
+    )
+    parser.add_argument(
+        "--tcp",
+        action="append",
+        default=[],
+        metavar="NUMBER=HOST:PORT",
+        help="dialling NUMBER connects to HOST:PORT over TCP (bytes unchanged, no telnet); "
+        "repeat for several",
+    )
+    parser.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        metavar="[HOST:]PORT[=LINK]",
+        help="an incoming TCP connection on PORT (loopback unless HOST is given; 0: any "
+        "free port) rings LINK's modem (default: the first LINK); repeat for several",
     )
     parser.add_argument(
         "--unassigned",
