@@ -10,6 +10,11 @@
 # the same run (see docs/benchmarks.md).
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# A relative PYTHON (the README's PYTHON=.venv/bin/python) means relative to where the
+# command was run, not to bench/, which is where the rest of this script runs.
+if [ -n "${PYTHON:-}" ] && [ "${PYTHON#/}" = "$PYTHON" ] && [ "${PYTHON#*/}" != "$PYTHON" ]; then
+  PYTHON="$PWD/$PYTHON"
+fi
 cd "$HERE"
 QUICK=()
 for arg in "$@"; do
@@ -72,6 +77,7 @@ run() {  # run NAME SCRIPT [ARGS...]: append its markdown, keep going on failure
 run engine_throughput engine_throughput.py "${QUICK[@]}" --json out/engine_throughput.json
 run modem_latency modem_latency.py "${QUICK[@]}" --json out/modem_latency.json
 run modem_throughput modem_throughput.py "${QUICK[@]}" --json out/modem_throughput.json
+run tapi_stack tapi_stack.py "${QUICK[@]}" --json out/tapi_stack.json
 # bench/ports_burst.py belongs to the ports work; run it when present, same conventions.
 # Bounded by PORTS_BURST_TIMEOUT seconds (default 600) so a hang cannot stall the run.
 if [ -f ports_burst.py ]; then
