@@ -53,9 +53,18 @@ DISCARD_ROOM = 1 << 30
 # While echo is held back by a full buffer, look again this often (seconds).
 ECHO_POLL = 0.05
 
-_DURATION = re.compile(r"(?P<num>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|s)?")
+# Longest behaviour string accepted (the longest valid one is far shorter), and how
+# much of a bad one an error message repeats.
+MAX_TEXT = 200
+_SHOWN = 80
+# Largest byte count for hangup=<n>B (1 TiB); beyond that it is a typo.
+MAX_HANGUP_BYTES = 1 << 40
+
+# Digit counts are bounded before anything is converted: Python refuses to convert
+# more than 4,300 digits, and no valid value has more than these.
+_DURATION = re.compile(r"(?P<num>[0-9]{1,12}(?:\.[0-9]{1,12})?)(?P<unit>ms|s)?")
 _BYTES = re.compile(r"[0-9]+[bB]")
-_COUNT = re.compile(r"[0-9]+")
+_COUNT = re.compile(r"[0-9]{1,16}")
 
 
 class BehaviourError(LinelabError):
@@ -65,7 +74,8 @@ class BehaviourError(LinelabError):
         self.text = text
         self.token = token
         self.problem = problem
-        super().__init__(f"bad far-end behaviour {text!r}: {problem}")
+        shown = text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+        super().__init__(f"bad far-end behaviour {shown!r}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,8 @@ def parse_behaviour(text: str) -> Behaviour:
     to the microsecond; a byte count for hangup is ``<n>B``. Raises BehaviourError
     naming the bad token.
     """
+    if len(text) > MAX_TEXT:
+        raise BehaviourError(text, None, f"longer than {MAX_TEXT} characters")
     tokens = [t.strip() for t in text.split(",")]
     if not tokens[0]:
         raise BehaviourError(text, None, "empty; expected busy, noanswer or answer")
@@ -168,9 +180,14 @@ def parse_behaviour(text: str) -> Behaviour:
                 raise BehaviourError(text, token, f"bad rate in {token!r} (bit/s, e.g. rate=9600)")
             rate = int(value)
         elif name == "hangup" and _BYTES.fullmatch(value):
-            count = int(value[:-1])
-            if count < 1:
-                raise BehaviourError(text, token, f"byte count in {token!r} must be at least 1")
+            digits = value[:-1]
+            count = int(digits) if _COUNT.fullmatch(digits) else MAX_HANGUP_BYTES + 1
+            if not 1 <= count <= MAX_HANGUP_BYTES:
+                raise BehaviourError(
+                    text,
+                    token,
+                    f"byte count in {token!r} must be at least 1 and at most {MAX_HANGUP_BYTES}",
+                )
             hangup_bytes = count
         else:
             value_s = _duration(value)

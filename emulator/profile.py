@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from linelab.errors import LinelabError
-from linelab.specfile import SpecMap, load_spec
+from linelab.specfile import SpecMap, load_spec, parse_spec
 
 DEFAULT_PROFILE = "generic"
 PROFILE_DIR = Path(__file__).parent / "profiles"
@@ -78,13 +78,17 @@ _TOP_KEYS = {
     "defaults",
 }
 _IDENTITY_KEYS = ("manufacturer", "model", "revision", "serial", "capabilities")
-_REGISTER_KEY = re.compile(r"S(\d{1,3})")
-_FCLASS = re.compile(r"\d{1,2}(\.\d)?")
+_REGISTER_KEY = re.compile(r"S([0-9]{1,3})")
+_FCLASS = re.compile(r"[0-9]{1,2}(\.[0-9])?")
+_RATE_KEY = re.compile(r"[0-9]{1,8}")
 # Buffer sizes: V.250 asks for at least 40 characters; 1024 is far beyond any product.
 _BUFFER_RANGE = (40, 1024)
 _MAX_RATE = 10_000_000
 _MAX_CADENCE_STEP = 60.0
 _MAX_CADENCE_STEPS = 16
+_MAX_DESCRIPTION = 4096
+# One identity or ATI line: no product answers with more.
+_MAX_TEXT = 256
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,17 @@ def load_profile(name_or_path: str | Path = DEFAULT_PROFILE) -> Profile:
     return _load(profile_path(name_or_path), ())
 
 
-def _load(path: Path, chain: tuple[str, ...]) -> Profile:
-    spec = load_spec(path, kind="profile")
+def parse_profile(text: str, path: str | Path = "<profile>") -> Profile:
+    """`load_profile` for YAML text already in memory; `path` names it in messages and
+    gives the profile its name."""
+    return _load(Path(path), (), text)
+
+
+def _load(path: Path, chain: tuple[str, ...], text: str | None = None) -> Profile:
+    if text is None:
+        spec = load_spec(path, kind="profile")
+    else:
+        spec = parse_spec(text, str(path), kind="profile")
     root = spec.root
     root.reject_unknown(_TOP_KEYS)
     base: Profile | None = None
@@ -199,7 +212,7 @@ def _build(root: SpecMap, path: Path, base: Profile | None) -> Profile:
         fclass=_fclass(root, base),
         ring_cadence=_cadence(root, base),
         defaults=MappingProxyType(_defaults(root, base)),
-        description=root.text("description", base.description if base else ""),
+        description=_description(root, base),
         lenient_arguments=lenient_arguments,
     )
 
@@ -212,7 +225,18 @@ def _printable(owner: SpecMap, key: str, value: str) -> str:
     # corrupt the response framing the DTE parses.
     if not value.isascii() or not value.isprintable():
         raise owner.error(key, "must be printable ASCII text (no control characters)")
+    if len(value) > _MAX_TEXT:
+        raise owner.error(key, f"must be at most {_MAX_TEXT} characters, not {len(value)}")
     return value
+
+
+def _description(root: SpecMap, base: Profile | None) -> str:
+    text: str = root.text("description", base.description if base else "")
+    if len(text) > _MAX_DESCRIPTION or not text.replace("\n", " ").isprintable():
+        raise root.error(
+            "description", f"must be printable text of at most {_MAX_DESCRIPTION} characters"
+        )
+    return text
 
 
 def _identity(root: SpecMap, base: Profile | None) -> dict[str, str]:
@@ -232,7 +256,7 @@ def _info(root: SpecMap, base: Profile | None) -> dict[int, tuple[str, ...]]:
     out: dict[int, tuple[str, ...]] = dict(base.info) if base else {}
     section = root.mapping("info", {})
     for key in section:
-        if not (len(key) == 1 and key.isdigit()):
+        if len(key) != 1 or key not in "0123456789":
             raise section.error(key, "info entries are numbered 0 to 9 (ATI0-ATI9)")
         raw = section.raw(key)
         if raw is None:
@@ -301,7 +325,7 @@ def _rates(root: SpecMap, base: Profile | None) -> tuple[tuple[int, ...], dict[i
     codes: dict[int, int] = {}
     seen: dict[int, int] = {}
     for key in section:
-        if not key.isdigit() or not 0 < int(key) <= _MAX_RATE:
+        if _RATE_KEY.fullmatch(key) is None or not 0 < int(key) <= _MAX_RATE:
             raise section.error(key, f"a rate is a whole number of bit/s up to {_MAX_RATE}")
         rate = int(key)
         if section.raw(key) is None:

@@ -22,6 +22,12 @@ The line devices of a stack are listed in one versioned YAML file::
           dtr_low: 0.5                  # DTR low for a hang-up
           no_response: 60               # anything -> give up
 
+Every value has a range: ``baudrate`` 50-4,000,000, ``call_setup_fail_timer`` 1-255,
+each time-out a finite number of seconds from 0 to 86,400; ``name`` and ``port`` are
+non-empty printable text, and ``init`` (sent to the modem as one command line) is at
+most 250 characters of printable ASCII, so a CR or LF can never smuggle in a second
+command. Anything else is a SpecError naming the file, the line and the key.
+
 The file is found through an explicit path (``--config``), then ``$LINELAB_CONFIG``,
 then ``~/.config/linelab/lines.yaml``. With none of these, the lines come from the
 entry-point group ``linelab.default_lines``: each entry point names a callable that
@@ -56,6 +62,18 @@ _DIAL_OPTIONS = {
     "quiet": C.LINEDEVCAPFLAGS_DIALQUIET,
     "billing": C.LINEDEVCAPFLAGS_DIALBILLING,
 }
+
+
+# Ranges of what a line config may say (docs/ARCHITECTURE.md, "Errors by fault").
+MAX_TIMEOUT = 86_400.0  # a day: any longer is a typo
+_TIMEOUT_NAMES = ("command", "dial", "answer", "guard", "dtr_low", "no_response")
+MAX_NAME = 256
+MAX_PORT = 4096
+# The init string goes to the modem as one command line: printable ASCII only, so a CR
+# or LF cannot smuggle a second command, and short enough for any command buffer.
+MAX_INIT = 250
+_INIT_CHARS = "printable ASCII (no CR, LF or other control characters)"
+_NAME_CHARS = "printable text (no control characters)"
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,19 @@ class LineConfig:
         return C.LINEDEVCAPFLAGS_CLOSEDROP | self.dial_options
 
 
+def _text(entry: SpecMap, key: str, default: str | None, chars: str, most: int) -> str:
+    """A text value of at most `most` characters, each described by `chars`."""
+    value: str = entry.text(key) if default is None else entry.text(key, default)
+    if len(value) > most:
+        raise entry.error(key, f"must be at most {most} characters, not {len(value)}")
+    if default is None and not value:
+        raise entry.error(key, "must not be empty")
+    ok = value.isascii() and value.isprintable() if chars == _INIT_CHARS else value.isprintable()
+    if not ok:
+        raise entry.error(key, f"must be {chars}")
+    return value
+
+
 def _line(entry: SpecMap, index: int) -> LineConfig:
     dial = entry.mapping("dial", {})
     options = 0
@@ -100,7 +131,7 @@ def _line(entry: SpecMap, index: int) -> LineConfig:
     if not isinstance(raw_options, list):
         raise dial.error("options", "must be a list of dialtone, quiet, billing")
     for option in raw_options:
-        if option not in _DIAL_OPTIONS:
+        if not isinstance(option, str) or option not in _DIAL_OPTIONS:
             raise dial.error("options", f"unknown dial option {option!r}")
         options |= _DIAL_OPTIONS[option]
     method = dial.choice("method", ("tone", "pulse"), "tone")
@@ -109,20 +140,18 @@ def _line(entry: SpecMap, index: int) -> LineConfig:
     t = entry.mapping("timeouts", {})
     defaults = Timeouts()
     timeouts = Timeouts(
-        command=t.number("command", defaults.command, low=0.0),
-        dial=t.number("dial", defaults.dial, low=0.0),
-        answer=t.number("answer", defaults.answer, low=0.0),
-        guard=t.number("guard", defaults.guard, low=0.0),
-        dtr_low=t.number("dtr_low", defaults.dtr_low, low=0.0),
-        no_response=t.number("no_response", defaults.no_response, low=0.0),
+        **{
+            name: t.number(name, getattr(defaults, name), low=0.0, high=MAX_TIMEOUT)
+            for name in _TIMEOUT_NAMES
+        }
     )
     t.reject_unknown()
     config = LineConfig(
-        name=entry.text("name"),
-        port=entry.text("port"),
+        name=_text(entry, "name", None, _NAME_CHARS, MAX_NAME),
+        port=_text(entry, "port", None, _NAME_CHARS, MAX_PORT),
         provider=entry.choice("provider", ("modem",), "modem"),
         baudrate=entry.integer("baudrate", 115200, low=50, high=4_000_000),
-        init=entry.text("init", ""),
+        init=_text(entry, "init", "", _INIT_CHARS, MAX_INIT),
         reset=entry.flag("reset", True),
         call_setup_fail_timer=entry.integer("call_setup_fail_timer", 60, low=1, high=255),
         dial_method=method,
