@@ -27,3 +27,20 @@ def tapi_default_stack(request: pytest.FixtureRequest) -> Iterator[tapi.Stack]:
         for leftover in live_stacks():
             if id(leftover) not in before:
                 leftover.close()
+
+
+def _run_phase(item: pytest.Item) -> int:
+    if item.path.name == "test_ports_upstream.py":
+        return 0
+    if item.get_closest_marker("interop") is not None:
+        return 2
+    return 1
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One pytest run holds the whole suite (so ``--junitxml`` writes one report) in
+    three phases. pyvirtualserialports' own test file goes first: it gives its CLI 0.1 s
+    to start and print, which a busy machine misses once the suite's threads and
+    subprocesses are about. The interop tests go last, one at a time, after everything
+    in-process. The sort is stable, so each phase keeps pytest's own order."""
+    items.sort(key=_run_phase)

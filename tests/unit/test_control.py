@@ -316,13 +316,18 @@ def test_real_host_rings_with_caller_id(runtime_dir: Path, tmp_path: Path) -> No
 PEER_REQUEST = b'{"op": "call", "to": "A", "from": "1"}\n'
 
 
-@pytest.mark.skipif(os.getuid() != 0, reason="needs root to run a peer as another user")
+@pytest.mark.interop
 def test_another_user_is_kept_out_by_mode_and_by_peer_uid() -> None:
     """A real process of uid 65534 (socat): the 0600 socket in a 0700 directory refuses
-    its connect; with both opened up, the SO_PEERCRED check still refuses its request."""
+    its connect; with both opened up, the SO_PEERCRED check still refuses its request.
+
+    It runs a Debian program as another user, so it is an interop test: it needs root
+    and fails (never skips) without it, like the others; ``tools/test-all --quick``
+    leaves it out."""
     import shutil
     import tempfile
 
+    assert os.getuid() == 0, "needs root to run a peer as another user (tools/test-all)"
     socat = shutil.which("socat")
     assert socat is not None, "socat is installed by the README test command"
     host = FakeHost([LinkInfo("/x/A", "A", "1001")])
