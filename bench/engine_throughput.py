@@ -20,6 +20,11 @@ Data mode, A to B through the exchange (4 KiB chunks, byte-sum checked)
   ``b.read_dte()``;
 - `Sim`: ``sim.type(a, chunk)`` then ``sim.output(b)``.
 
+Small reads of a full output buffer (B's 64 KiB `OUTPUT_LIMIT`, read 16 bytes at a time)
+- floor: 16-byte slices of a 64 KiB ``bytes`` through a ``memoryview`` (linear);
+- `ModemEngine.read_dte(16)` until the buffer is empty. A buffer that copied what is
+  left on every read would be quadratic: hundreds of times the floor.
+
     /work/venv/bin/python bench/engine_throughput.py [--rounds 5] [--commands 20000]
         [--kib 512] [--quick]
 """
@@ -34,7 +39,7 @@ from collections.abc import Callable
 
 import benchlib as bl
 
-from emulator.engine import ModemEngine
+from emulator.engine import OUTPUT_LIMIT, ModemEngine
 from emulator.sim import Sim
 
 REPLY = b"\r\nOK\r\n"
@@ -193,6 +198,44 @@ def data_sim(total: int) -> float:
     return total / seconds
 
 
+# -- small reads of a full output buffer ---------------------------------------------------
+
+SMALL_READ = 16
+
+
+def small_reads_floor(repeat: int) -> float:
+    payload = _pattern(OUTPUT_LIMIT)
+    t0 = time.perf_counter_ns()
+    for _ in range(repeat):
+        view = memoryview(payload)
+        got = bytearray()
+        for i in range(0, len(payload), SMALL_READ):
+            got += bytes(view[i : i + SMALL_READ])
+        if got != payload:
+            raise RuntimeError("floor small reads")
+    return repeat * OUTPUT_LIMIT / ((time.perf_counter_ns() - t0) / 1e9)
+
+
+def small_reads_engine(repeat: int) -> float:
+    sim, a, b = _connected_pair()
+    sim.modems.remove(b)  # B's DTE is read by hand below
+    payload = _pattern(OUTPUT_LIMIT)
+    elapsed = 0
+    for _ in range(repeat):
+        a.receive_dte(payload)
+        sim.exchange.tick()
+        if b.dte_pending() != OUTPUT_LIMIT:
+            raise RuntimeError(f"B holds {b.dte_pending()} bytes, not a full buffer")
+        got = bytearray()
+        t0 = time.perf_counter_ns()
+        while b.dte_pending():
+            got += b.read_dte(SMALL_READ)
+        elapsed += time.perf_counter_ns() - t0
+        if got != payload:
+            raise RuntimeError("engine small reads")
+    return repeat * OUTPUT_LIMIT / (elapsed / 1e9)
+
+
 def _check(got: int, total_sum: int, total: int) -> None:
     chunk = _pattern(CHUNK)
     expect = sum(chunk) * (total // CHUNK) + sum(chunk[: total % CHUNK])
@@ -214,6 +257,11 @@ DATA_ROWS: tuple[tuple[str, str, Callable[[int], float]], ...] = (
     ("data.sim", "Sim.type(A) + Sim.output(B)", data_sim),
 )
 
+SMALL_READ_ROWS: tuple[tuple[str, str, Callable[[int], float]], ...] = (
+    ("reads.floor", "floor: 16-byte memoryview slices of bytes", small_reads_floor),
+    ("reads.engine", "ModemEngine.read_dte(16) of a full buffer", small_reads_engine),
+)
+
 
 def report(results: bl.Results, commands: int, kib: int, rounds: int) -> str:
     at_rows = []
@@ -229,6 +277,11 @@ def report(results: bl.Results, commands: int, kib: int, rounds: int) -> str:
         r1, s1 = results.ratio_cell("data.floor_chunks", key)
         r2, s2 = results.ratio_cell("data.floor_bytes", key)
         data_rows.append([label, med, span, per, bl.times(r1), s1, bl.times(r2), s2])
+    reads_rows = []
+    for key, label, _ in SMALL_READ_ROWS:
+        med, span = bl.summary([v / 2**20 for v in results.series(key)])
+        slower, sspan = results.ratio_cell("reads.floor", key)
+        reads_rows.append([label, med, span, bl.times(slower), sspan])
     return (
         "## Engine throughput in process, no I/O (bench/engine_throughput.py)\n\n"
         f"{commands} AT round trips and {kib} KiB of data per row, {rounds} round(s), "
@@ -252,6 +305,17 @@ def report(results: bl.Results, commands: int, kib: int, rounds: int) -> str:
             ],
             data_rows,
         )
+        + "\n\n"
+        + bl.table(
+            [
+                "16-byte reads of a full 64 KiB buffer",
+                "MiB/s",
+                "min-max",
+                "time × floor",
+                "min-max",
+            ],
+            reads_rows,
+        )
         + bl.failures(results)
         + "\n"
     )
@@ -273,6 +337,8 @@ def main() -> int:
             results.measure(rnd, key, functools.partial(fn, commands))
         for key, _, fn in DATA_ROWS:
             results.measure(rnd, key, functools.partial(fn, kib * 1024))
+        for key, _, fn in SMALL_READ_ROWS:
+            results.measure(rnd, key, functools.partial(fn, max(1, kib // 64)))
     print(report(results, commands, kib, rounds))
     settings = {"commands": commands, "kib": kib, "rounds": rounds, "chunk": CHUNK}
     bl.write_json(args.json, "engine_throughput", results, settings)

@@ -1,12 +1,11 @@
-"""The data path is chunk-at-a-time: one `Data` event per send, bounds on time and memory.
+"""The data path is chunk-at-a-time: one `Data` event per send, bounded memory.
 
-The time bound is generous (about 200 times what the batched path takes on a slow
-machine); a per-byte data path needs 10 s or more for the same burst.
+These tests assert behaviour (bytes intact, chunks, back-pressure, bounds); how fast the
+data path and small reads are is measured by bench/engine_throughput.py, against floors
+measured in the same run, not asserted here.
 """
 
 from __future__ import annotations
-
-import time
 
 from engine_helpers import connect, two_modems
 
@@ -44,20 +43,17 @@ def _online_pair() -> tuple[Sim, ModemEngine, ModemEngine]:
     return sim, a, b
 
 
-def test_one_mib_burst_through_sim_is_fast_and_intact() -> None:
+def test_one_mib_burst_through_sim_is_intact_and_in_chunks() -> None:
     sim, a, b = _online_pair()
     sizes = _count_data_events(b)
     payload = _payload(MIB)
     got = bytearray()
-    start = time.perf_counter()
     for i in range(0, MIB, CHUNK):
         sim.type(a, payload[i : i + CHUNK])
         got += sim.output(b)
     sim.run(0.1)
     got += sim.output(b)
-    elapsed = time.perf_counter() - start
     assert bytes(got) == payload
-    assert elapsed < 2.0, f"1 MiB through Sim took {elapsed:.2f} s"
     assert len(sizes) <= 2 * (MIB // CHUNK), "data is not forwarded in chunks"
     assert a.state == "online" and b.state == "online"
 
@@ -121,7 +117,7 @@ def test_held_pluses_count_against_the_room() -> None:
     assert b.read_dte().endswith(b"x+++yyyyyyy")
 
 
-def test_small_reads_of_a_full_buffer_are_linear() -> None:
+def test_small_reads_of_a_full_buffer_return_every_byte_in_order() -> None:
     sim, a, b = _online_pair()
     sim.modems.remove(b)
     payload = _payload(OUTPUT_LIMIT)
@@ -129,10 +125,11 @@ def test_small_reads_of_a_full_buffer_are_linear() -> None:
     sim.exchange.tick()
     assert b.dte_pending() == OUTPUT_LIMIT
     got = bytearray()
-    start = time.perf_counter()
+    reads = 0
     while b.dte_pending():
-        got += b.read_dte(16)
-    elapsed = time.perf_counter() - start
+        piece = b.read_dte(16)
+        assert len(piece) == 16
+        got += piece
+        reads += 1
+    assert reads == OUTPUT_LIMIT // 16
     assert bytes(got) == payload
-    # 4096 reads; quadratic copying of 64 KiB would take far longer.
-    assert elapsed < 1.0, f"{elapsed:.2f} s"

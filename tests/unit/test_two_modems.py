@@ -246,20 +246,14 @@ def test_ring_cadence_s1_and_ri() -> None:
     assert b.regs[1] == 7
 
 
-def test_six_rings_and_s7_take_milliseconds() -> None:
-    # A measurement, not a wait: 50 s of virtual ringing took about 1 ms on the
-    # reference machine; the bound leaves a wide margin for a loaded CI runner.
-    import time
-
+def test_sixty_seconds_of_rings_and_s7_on_virtual_time() -> None:
+    # How fast this runs is measured by bench/virtual_time.py, not asserted here.
     sim, a, b = two_modems()
     quiet_at(sim, a, "ATD@1002")
-    started = time.perf_counter()
     sim.run(60)
-    elapsed = time.perf_counter() - started
     assert sim.clock.now() >= 60
     assert sim.output(a) == b"\r\nNO ANSWER\r\n"  # S7 (50 s) ran out
     assert sim.output(b).count(b"RING") == 9  # 0.76 s + 6 s x 8
-    assert elapsed < 0.25, f"{elapsed:.3f} s of wall time for 60 s of virtual time"
 
 
 def test_s0_auto_answers_on_the_nth_ring() -> None:
