@@ -933,6 +933,7 @@ def run(
     modem: bool = False,
     number: str | None = None,
     profile: str = "generic",
+    links: Sequence[str] = (),
 ) -> None:
     """Create the ports, print their paths one per line (flushed), then forward data
     until interrupted.
@@ -944,12 +945,23 @@ def run(
         stderr so that stdout stays the list of paths
     :param number: the modem's number (default: the next free from 1001)
     :param profile: the modem's profile
+    :param links: one symlink path per port (like socat's ``link=``), created once the
+        ports exist, printed instead of the pty paths, and removed at exit; the caller
+        checks beforehand that each may be created
     """
+    if links and len(links) != num_ports:
+        raise VirtualSerialPortException(f"{len(links)} links for {num_ports} ports")
     hub = VirtualSerialPorts(num_ports, loopback, debug)
     hub_modem = hub.add_modem(number=number, profile=profile) if modem else None
+    made: list[tuple[str, str]] = []
     try:
         with hub as ports:
-            print(*ports, sep="\n")
+            for link, pty in zip(links, ports, strict=False):
+                if os.path.islink(link):
+                    os.unlink(link)  # dangling: checked by the caller
+                os.symlink(pty, link)
+                made.append((link, pty))
+            print(*(links or ports), sep="\n")
             # Flush: the paths are usually read through a pipe.
             sys.stdout.flush()
             if hub_modem is not None:
@@ -960,6 +972,10 @@ def run(
                 )
             hub.wait()
     finally:
+        for link, pty in made:
+            with contextlib.suppress(OSError):
+                if os.readlink(link) == pty:  # still ours
+                    os.unlink(link)
         hub.close()  # also removes the modem when the ports never opened
 
 

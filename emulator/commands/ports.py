@@ -1,18 +1,27 @@
-"""`linelab ports [-l] [-d] [--modem [--number N] [--profile P]] N`: a hub of N virtual
-serial ports, one member of which may be a virtual modem.
+"""`linelab ports [-l] [-d] [--modem [--number N] [--profile P]] N | LINK …`: a hub of
+virtual serial ports, one member of which may be a virtual modem.
 
-Without `--modem`, the same command line and output as PyVirtualSerialPorts'
+With a number N, the same command line and output as PyVirtualSerialPorts'
 `virtualserialports`: the pty paths on stdout, one per line, then it forwards data
-until Ctrl-C or SIGTERM. With `--modem`, stdout is unchanged (still only the paths) and
-one line on stderr names the modem and its number.
+until Ctrl-C or SIGTERM. With LINK paths instead (like socat's ``link=``), one port
+per LINK, each reachable at its LINK (a symlink to the pty, removed at exit), and the
+LINKs are printed instead of the pty paths. A LINK that exists must be a dangling
+symlink of ours; a live one (a pty some program holds) is refused. With `--modem`,
+stdout is unchanged (still only the paths) and one line on stderr names the modem and
+its number.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 from typing import Any
 
 from emulator import ports
+from emulator.commands.modem import check_link
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -22,7 +31,17 @@ def register(subparsers: Any) -> None:
         help="a hub of virtual serial ports (like virtualserialports)",
         description=ports.DESCRIPTION,
     )
-    ports.add_arguments(parser)
+    parser.add_argument(
+        "ports",
+        nargs="+",
+        metavar="N | LINK",
+        help="the number of ports, or one symlink path per port (a lone whole number is "
+        "a count: write ./2 for a link named 2)",
+    )
+    parser.add_argument(
+        "-l", "--loopback", action="store_true", help="echo data back to the sending device too"
+    )
+    parser.add_argument("-d", "--debug", action="store_true", help="log received data to stderr")
     modem = parser.add_argument_group("virtual modem (linelab only)")
     modem.add_argument(
         "--modem",
@@ -37,15 +56,20 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if not args.modem and (args.number is not None or args.profile != "generic"):
         args.ports_parser.error("--number and --profile need --modem")
-    if args.modem:
-        ports.serve(
-            args.num_ports,
-            args.loopback,
-            args.debug,
-            modem=True,
-            number=args.number,
-            profile=args.profile,
-        )
+    links: list[str] = []
+    if len(args.ports) == 1 and args.ports[0].isdigit():
+        num_ports = int(args.ports[0])
     else:
-        ports.serve(args.num_ports, args.loopback, args.debug)
+        links = [os.path.abspath(link) for link in args.ports]
+        for link in links:
+            if links.count(link) > 1:
+                args.ports_parser.error(f"{link} is given twice")
+            problem = check_link(link)  # raises for a live or foreign path (exit 2)
+            if problem:
+                log.warning("%s", problem)
+        num_ports = len(links)
+    options: dict[str, Any] = {"links": links}
+    if args.modem:
+        options.update(modem=True, number=args.number, profile=args.profile)
+    ports.serve(num_ports, args.loopback, args.debug, **options)
     return 0

@@ -416,3 +416,59 @@ def test_python_dash_m_matches_the_upstream_cli() -> None:
     )
     assert done.returncode == 0
     assert "[-h] [-l] [-d] num_ports" in done.stdout
+
+
+# -- named links (like socat's link=) --------------------------------------------------
+
+
+def test_cli_named_links_forward_and_are_removed(tmp_path: Path) -> None:
+    a_link, b_link = tmp_path / "a", tmp_path / "b"
+    os.symlink(tmp_path / "gone", b_link)  # a dangling link of ours is replaced
+    proc = subprocess.Popen(
+        [LINELAB, "ports", str(a_link), str(b_link)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        printed = [read_line(proc.stdout.fileno()).rstrip("\n") for _ in range(2)]
+        assert printed == [str(a_link), str(b_link)]
+        assert all(PTS_PATH.match(os.readlink(link)) for link in (a_link, b_link))
+        with client(str(a_link)) as a, client(str(b_link)) as b:
+            os.write(a, b"through a link")
+            assert read_exactly(b, 14) == b"through a link"
+        proc.terminate()
+        out, err = proc.communicate(timeout=DEADLINE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0
+    assert out == b""
+    assert b"replacing dangling link" in err
+    assert not os.path.lexists(a_link) and not os.path.lexists(b_link)
+
+
+def test_cli_named_link_in_use_is_refused(tmp_path: Path) -> None:
+    live, other = tmp_path / "live", tmp_path / "file"
+    master, slave = os.openpty()
+    try:
+        os.symlink(os.ttyname(slave), live)
+        done = subprocess.run(
+            [LINELAB, "ports", str(live), str(tmp_path / "new")],
+            capture_output=True,
+            timeout=DEADLINE,
+        )
+        assert done.returncode == 2
+        assert b"is in use" in done.stderr
+        assert os.readlink(live) == os.ttyname(slave)
+        assert not os.path.lexists(tmp_path / "new")
+    finally:
+        os.close(master)
+        os.close(slave)
+    other.write_text("keep me")
+    done = subprocess.run([LINELAB, "ports", str(other)], capture_output=True, timeout=DEADLINE)
+    assert done.returncode == 2
+    assert b"not a symlink of ours" in done.stderr
+    assert other.read_text() == "keep me"
