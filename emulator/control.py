@@ -9,8 +9,12 @@ registers it, so that another process can find which process owns a LINK:
 - the socket is ``<dir>/<pid>.sock``, mode 0600; every connection's peer uid is read
   with ``SO_PEERCRED`` and must equal ours, else the connection is closed with an error;
 - the registry entry is ``<dir>/<pid>.json``: ``{"pid", "socket", "links": [{"link",
-  "number"}]}``, written atomically, removed at close. Entries whose pid is dead are
-  stale and ignored (and removed when found).
+  "number"}]}`` plus the process's start time and the boot id, written atomically,
+  removed at close. A pid is reused once its process is gone, so an entry counts only
+  while the process with that pid started at the recorded time in this boot; any
+  other entry is stale. Whenever the registry is read or written, stale entries and
+  their sockets are removed, as are sockets that nothing serves any more (a
+  `linelab modem` killed with SIGKILL leaves both behind).
 
 The protocol is JSON lines, one request and one response per line:
 
@@ -203,45 +207,149 @@ class RegistryEntry:
     path: Path
 
 
+# -- who a pid is ----------------------------------------------------------------------
+# A pid alone names a process only until it exits: the kernel hands the number to the
+# next program. A registry entry therefore also records the process's start time (field
+# 22 of /proc/<pid>/stat, clock ticks since boot) and the boot id, and an entry counts
+# only while the process with that pid started at that time in this boot.
+
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+_SOCKET = re.compile(r"(?P<pid>[0-9]{1,10})\.sock")
+_PARTIAL = re.compile(r"\.(?P<pid>[0-9]{1,10})\.json\.tmp")
+
+
+def process_start_time(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot), or None if there is none."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except (OSError, ValueError):
+        return None
+    # The command name (field 2) is in parentheses and may itself hold ") ".
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def boot_id() -> str:
+    try:
+        return _BOOT_ID.read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def process_identity(pid: int) -> dict[str, Any] | None:
+    """What a registry entry records about process `pid` to recognise it later."""
+    start = process_start_time(pid)
+    return None if start is None else {"pid": pid, "start_time": start, "boot_id": boot_id()}
+
+
+def _is_recorded_process(raw: Mapping[str, Any], pid: int) -> bool:
+    """Whether the process `raw` (a registry entry) describes is still running."""
+    start = raw.get("start_time")
+    if isinstance(start, bool) or not isinstance(start, int):
+        return False  # no way to tell it from a later process with the same pid
+    if raw.get("boot_id", "") != boot_id():
+        return False
+    return process_start_time(pid) == start
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
     return True
 
 
+def _socket_answers(path: str) -> bool:
+    """Whether something listens on the Unix socket at `path` (without talking to it:
+    a connect that is refused means its server is gone)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.setblocking(False)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError, NotADirectoryError):
+            return False
+        except BlockingIOError:
+            return True  # a full backlog: someone is there
+        except OSError:
+            return True  # cannot tell: leave it alone
+    return True
+
+
+def _remove_dead_socket(path: str) -> None:
+    """Remove the socket file at `path` if it is ours and nothing serves it."""
+    try:
+        info = os.lstat(path)
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.getuid():
+        return
+    if not _socket_answers(path):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            log.info("removed the control socket %s of a process that is gone", path)
+
+
+def _load_entry(path: Path) -> tuple[dict[str, Any], RegistryEntry] | None:
+    try:
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        pid = int(raw["pid"])
+        sock = str(raw["socket"])
+        links = tuple(
+            LinkInfo(item.get("link"), str(item.get("name", "")), str(item["number"]))
+            for item in raw["links"]
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return raw, RegistryEntry(pid, sock, links, path)
+
+
 def read_registry(directory: Path | None = None) -> list[RegistryEntry]:
-    """Entries of live processes; stale and unreadable files are skipped (stale ones
-    are removed)."""
+    """Entries of running linelab processes. Entries of processes that are gone (or
+    whose pid now belongs to another program) are removed with their sockets, as are
+    sockets and half-written entries nothing owns any more; unreadable files are
+    skipped."""
     directory = default_control_dir(create=False) if directory is None else directory
     entries: list[RegistryEntry] = []
     try:
         names = sorted(os.listdir(directory))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return entries
+    entry_pids = {os.getpid()}
     for name in names:
         if not name.endswith(".json"):
             continue
         path = directory / name
-        try:
-            raw: Any = json.loads(path.read_text(encoding="utf-8"))
-            pid = int(raw["pid"])
-            sock = str(raw["socket"])
-            links = tuple(
-                LinkInfo(item.get("link"), str(item.get("name", "")), str(item["number"]))
-                for item in raw["links"]
-            )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        loaded = _load_entry(path)
+        if loaded is None:
             log.debug("skipping unreadable registry entry %s", path)
             continue
-        if not _pid_alive(pid):
+        raw, entry = loaded
+        if _is_recorded_process(raw, entry.pid):
+            entries.append(entry)
+            entry_pids.add(entry.pid)
+            continue
+        if not _pid_alive(entry.pid) or "start_time" in raw:
+            # Gone, or its pid was reused: the entry and its socket are stale. An entry
+            # of an older linelab (no start time) whose pid runs is only ignored.
             with contextlib.suppress(OSError):
                 path.unlink()
+            _remove_dead_socket(entry.socket)
+    for name in names:
+        match = _SOCKET.fullmatch(name) or _PARTIAL.fullmatch(name)
+        if match is None or int(match["pid"]) in entry_pids:
             continue
-        entries.append(RegistryEntry(pid, sock, links, path))
+        path = directory / name
+        if name.endswith(".sock"):
+            _remove_dead_socket(str(path))
+        elif process_start_time(int(match["pid"])) is None:
+            with contextlib.suppress(OSError):
+                path.unlink()
     return entries
 
 
@@ -255,8 +363,10 @@ def find_owner(link: str, directory: Path | None = None) -> RegistryEntry | None
 
 
 def _write_registry(path: Path, socket_path: str, links: Sequence[LinkInfo]) -> None:
+    # Writing is also when leftovers of killed processes are cleared.
+    read_registry(path.parent)
     body = {
-        "pid": os.getpid(),
+        **(process_identity(os.getpid()) or {"pid": os.getpid()}),
         "socket": socket_path,
         "links": [{"link": i.link, "name": i.name, "number": i.number} for i in links],
     }
