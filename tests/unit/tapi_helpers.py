@@ -72,4 +72,13 @@ def stack_with(*lines: FakeLine, ce: bool = False) -> Stack:
 
 def ht_of(stack: Stack, hCall: int) -> int:
     """The provider's htCall behind an app's hCall."""
-    return stack.calls[hCall].call.htCall
+    call = stack.hierarchy().call(hCall)
+    assert call is not None and call.valid, f"no HCALL {hCall:#x}"
+    return call.call_id
+
+
+def hline_of(stack: Stack, hCall: int) -> int:
+    """The HLINE an app's hCall was issued through."""
+    line = stack.hierarchy().line_of(hCall)
+    assert line is not None, f"no HCALL {hCall:#x}"
+    return line.hLine

@@ -45,7 +45,7 @@ def test_module_functions_use_the_default_stack(tapi_default_stack: Stack) -> No
     line = FakeLine()
     tapi_default_stack.add_provider(Provider([line]))
     h = _init()
-    assert h in tapi_default_stack.apps
+    assert tapi_default_stack.hierarchy().app(h) is not None
     rc, hLine = tapi.lineOpen(
         hLineApp=h,
         dwDeviceID=0,
@@ -55,7 +55,7 @@ def test_module_functions_use_the_default_stack(tapi_default_stack: Stack) -> No
         dwPrivileges=OWNER,
         dwMediaModes=DATAMODEM,
     )
-    assert rc == 0 and hLine in tapi_default_stack.lines
+    assert rc == 0 and hLine in tapi_default_stack.hierarchy().hlines()
     rc2, hCall = tapi.lineMakeCall(hLine, lpszDestAddress="5551234")
     assert rc2 > 0 and hCall is not None
 
@@ -166,7 +166,7 @@ def test_default_handoff_name_is_the_basename_of_argv0(monkeypatch: pytest.Monke
     s = Stack(lines=[FakeLine()])
     h = s.lineInitialize(None, lambda *a: None, None)[1]
     assert h is not None
-    assert s.apps[h].handoff_name == "dialer.exe"
+    assert s.hierarchy().app(h).handoff_name == "dialer.exe"  # type: ignore[union-attr]
     h2 = s.lineInitialize(None, lambda *a: None, "Friendly")[1]
-    assert h2 is not None and s.apps[h2].handoff_name == "Friendly"
+    assert h2 is not None and s.hierarchy().app(h2).handoff_name == "Friendly"  # type: ignore[union-attr]
     s.close()

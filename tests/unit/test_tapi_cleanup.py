@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from tapi_helpers import DATAMODEM, MONITOR, NONE, OWNER, EventApp, ht_of, stack_with
+from tapi_helpers import DATAMODEM, MONITOR, NONE, OWNER, EventApp, hline_of, ht_of, stack_with
 
 from tapi import constants as C
 from tapi.providers.fake import FakeLine
@@ -143,7 +143,7 @@ def test_r4_desktop_keeps_replies_after_dealloc_ce_discards_them() -> None:
         ht = line.incoming()
         hcA = a.messages()[0][3]
         assert b.messages() == []  # B is not a monitor and not the first owner
-        hcB = s.lineGetNewCalls(s.calls[hcA].line.hLine, 0, C.LINECALLSELECT_LINE)
+        hcB = s.lineGetNewCalls(hline_of(s, hcA), 0, C.LINECALLSELECT_LINE)
         assert hcB[0] == 0
         rid = s.lineAccept(hcA)
         assert rid > 0
@@ -210,7 +210,8 @@ def test_r6_closing_the_stack_is_lineshutdown_of_every_app() -> None:
     s.close()
     assert ("drop", ht_of_log(line)) in line.log or ("close_call", ht_of_log(line)) in line.log
     assert line.log[-1] == ("close",)
-    assert s.apps == {} and s.lines == {} and s.calls == {}
+    view = s.hierarchy()
+    assert view.apps == () and view.hlines() == set() and view.hcalls() == set()
     assert s.lineGetCallInfo(hcA)[0] == C.LINEERR_UNINITIALIZED
 
 

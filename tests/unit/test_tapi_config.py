@@ -111,7 +111,7 @@ def test_default_stack_without_any_lines(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.delenv(config.ENV_VAR, raising=False)
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda *, group: [])
     stack = config.default_stack()
-    assert stack.devices == []
+    assert stack.hierarchy().devices == ()
     stack.close()
 
 
@@ -120,7 +120,7 @@ def test_default_stack_from_a_file_has_one_device_per_line(tmp_path: Path) -> No
     path.write_text(GOOD)
     stack = config.default_stack(path)
     try:
-        names = [d.line.caps().line_name for d in stack.devices]
+        names = [d.name for d in stack.hierarchy().devices]
         assert names == ["Office modem", "Virtual"]
         rc, _h, n = stack.lineInitialize(None, lambda *a: None, "x")
         assert rc == 0 and n == 2

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from tapi_helpers import DATAMODEM, MONITOR, NONE, OWNER, V22, EventApp, ht_of, stack_with
+from tapi_helpers import (
+    DATAMODEM,
+    MONITOR,
+    NONE,
+    OWNER,
+    V22,
+    EventApp,
+    hline_of,
+    ht_of,
+    stack_with,
+)
 
 import tapi
 from tapi import constants as C
@@ -256,7 +266,7 @@ def case_40() -> None:
     msgs = a.messages()
     assert [m[0] for m in msgs] == ["LINE_CALLSTATE"]
     assert msgs[0][2:] == (C.LINECALLSTATE_OFFERING, C.LINEOFFERINGMODE_ACTIVE, OWNER)
-    assert s.calls[msgs[0][1]].line.hLine == hL and ht
+    assert hline_of(s, msgs[0][1]) == hL and ht
 
 
 @case(42)
@@ -288,7 +298,7 @@ def case_44() -> None:
 @case(46)
 def case_46() -> None:
     s, line, a, hc = _connected_call()
-    hL = s.calls[hc].line.hLine
+    hL = hline_of(s, hc)
     assert s.lineShutdown(a.h) == 0
     ht = next(e for e in line.log if e[0] == "make_call")[1]
     assert ("drop", ht) in line.log or ("close_call", ht) in line.log

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tapi_helpers import EventApp
+from tapi_helpers import EventApp, ht_of
 
 import tapi
 from linelab.vtime import VirtualTime
@@ -59,9 +59,9 @@ def test_using_stack_scopes_the_default(tapi_default_stack: Stack) -> None:
         assert tapi.get_default_stack() is inner
         params = tapi.LINEINITIALIZEEXPARAMS(dwOptions=tapi.LINEINITIALIZEEXOPTION_USEEVENT)
         assert tapi.lineInitializeEx(None, None, "x", 0x20000, params)[0] == 0
-        assert inner.apps
+        assert inner.hierarchy().apps
     assert tapi.get_default_stack() is tapi_default_stack
-    assert inner.apps == {}
+    assert inner.hierarchy().apps == ()
 
 
 def test_many_threads_at_once_keep_the_tables_consistent() -> None:
@@ -78,7 +78,7 @@ def test_many_threads_at_once_keep_the_tables_consistent() -> None:
             for _ in range(150):
                 rid, hc = s.lineMakeCall(hL, "5551234")
                 assert rid > 0 and hc is not None
-                lines[device].connect(s.calls[hc].call.htCall)
+                lines[device].connect(ht_of(s, hc))
                 assert s.lineDrop(hc) > 0
                 assert s.lineDeallocateCall(hc) == 0
                 app.raw()
@@ -93,6 +93,8 @@ def test_many_threads_at_once_keep_the_tables_consistent() -> None:
         t.join(60.0)
     assert errors == []
     assert not any(t.is_alive() for t in threads)
-    assert s.apps == {} and s.lines == {} and s.calls == {} and s.phys == {}
-    assert s.requests == {}
+    view = s.hierarchy()
+    assert view.apps == () and view.hlines() == set() and view.hcalls(valid_only=False) == set()
+    assert all(d.opens == () for d in view.devices) and view.provider_calls() == ()
+    assert view.requests == ()
     s.close()

@@ -49,8 +49,8 @@ class Hierarchy(RuleBasedStateMachine):
 
     def _harvest(self) -> None:
         """Learn the hCalls TAPI created, as an app reading LINE_APPNEWCALL would."""
-        for app in self.stack.apps.values():
-            for m in app.sink.pending():
+        for app in self.stack.hierarchy().apps:
+            for m in app.messages:
                 if m.dwMessageID == C.LINE_APPNEWCALL:
                     self._issue(self.issued_calls, m.dwParam2)
 
@@ -77,16 +77,16 @@ class Hierarchy(RuleBasedStateMachine):
         assert rc == 0
         self._issue(self.issued_lines, h)
 
-    @precondition(lambda self: self.stack.lines)
+    @precondition(lambda self: self.stack.hierarchy().hlines())
     @rule(data=st.data())
     def close(self, data: st.DataObject) -> None:
-        h = data.draw(st.sampled_from(sorted(self.stack.lines)))
+        h = data.draw(st.sampled_from(sorted(self.stack.hierarchy().hlines())))
         assert self.stack.lineClose(h) == 0
 
-    @precondition(lambda self: self.stack.lines)
+    @precondition(lambda self: self.stack.hierarchy().hlines())
     @rule(data=st.data(), dest=st.sampled_from(["5551234", None, "555;"]))
     def make_call(self, data: st.DataObject, dest: str | None) -> None:
-        h = data.draw(st.sampled_from(sorted(self.stack.lines)))
+        h = data.draw(st.sampled_from(sorted(self.stack.hierarchy().hlines())))
         rc, hc = self.stack.lineMakeCall(h, dest)
         assert rc > 0 or rc == C.LINEERR_CALLUNAVAIL
         self._issue(self.issued_calls, hc)
@@ -94,14 +94,15 @@ class Hierarchy(RuleBasedStateMachine):
 
     @rule()
     def incoming(self) -> None:
-        if not any(not c.idle for c in self.stack.devices[0].calls):
+        if not any(not c.idle for c in self.stack.hierarchy().devices[0].calls):
             self.line.incoming()
             self._harvest()
 
-    @precondition(lambda self: self.stack.phys)
+    @precondition(lambda self: self.stack.hierarchy().provider_calls())
     @rule(data=st.data(), event=st.sampled_from(["connect", "hangup", "idle", "ring"]))
     def network(self, data: st.DataObject, event: str) -> None:
-        ht = data.draw(st.sampled_from(sorted(self.stack.phys)))
+        calls = self.stack.hierarchy().provider_calls()
+        ht = data.draw(st.sampled_from(sorted(c.call_id for c in calls)))
         state = self.line.states.get(ht)
         if event == "connect" and state in (
             C.LINECALLSTATE_OFFERING, C.LINECALLSTATE_PROCEEDING, C.LINECALLSTATE_DIALING,
@@ -126,7 +127,7 @@ class Hierarchy(RuleBasedStateMachine):
             "monitor": lambda: s.lineSetCallPrivilege(hc, MONITOR),
             "own": lambda: s.lineSetCallPrivilege(hc, OWNER),
         }[action]()
-        if hc not in s.calls and action != "dealloc":
+        if hc not in s.hierarchy().hcalls() and action != "dealloc":
             assert rc in (C.LINEERR_INVALCALLHANDLE, C.LINEERR_UNINITIALIZED)
         assert isinstance(rc, int)
 
@@ -135,46 +136,56 @@ class Hierarchy(RuleBasedStateMachine):
     def read(self, data: st.DataObject) -> None:
         app = data.draw(st.sampled_from(self.apps))
         for m in app.raw():
+            view = self.stack.hierarchy()
+            holder = view.owner_of(m.hDevice)
             if m.dwMessageID in CALL_MSGS:
-                h = self.stack.calls.get(m.hDevice)
-                assert h is not None and h.line.app.hLineApp == app.h, m
+                h = view.call(m.hDevice)
+                assert h is not None and h.valid, m
+                assert holder is not None and holder.hLineApp == app.h, m
             elif m.dwMessageID in LINE_MSGS:
-                line = self.stack.lines.get(m.hDevice)
-                assert line is not None and line.app.hLineApp == app.h, m
+                line = view.line(m.hDevice)
+                assert line is not None and holder is not None and holder.hLineApp == app.h, m
             if m.dwMessageID == C.LINE_APPNEWCALL:
                 self._issue(self.issued_calls, m.dwParam2)
 
     # -- invariants -------------------------------------------------------------------------
     @invariant()
     def children_never_outlive_parents(self) -> None:
-        s = self.stack
-        for h in s.calls.values():
-            assert h.valid and h.line.alive and h.line.hLine in s.lines
-            assert h.line.app.alive and h.line.app.hLineApp in s.apps
-            assert h in h.call.handles and not h.call.closed
-        for line in s.lines.values():
-            assert line.app.alive and line in line.device.opens
-        for app in s.apps.values():
-            for m in app.sink.pending():
-                if m.handle is not None and m.dwMessageID != C.LINE_REPLY:
-                    assert m.handle.valid, m
-                if m.line is not None:
-                    assert m.line.alive, m
+        # The view is a tree, so a call's line and app are its parents in it; what is
+        # checked here is that the core's other tables agree with the tree.
+        view = self.stack.hierarchy()
+        provider_calls = {c.call_id: c for c in view.provider_calls()}
+        devices = {d.device_id: d for d in view.devices}
+        for app in view.apps:
+            for line in app.lines:
+                assert line.hLine in devices[line.device_id].opens
+                for h in line.calls:
+                    if h.valid:
+                        call = provider_calls.get(h.call_id)
+                        assert call is not None and h.hCall in call.handles, h
+            for m in app.messages:
+                if m.hCall is not None and m.dwMessageID != C.LINE_REPLY:
+                    h = view.call(m.hCall)
+                    assert h is not None and h.valid, m
+                if m.hLine is not None:
+                    assert view.line(m.hLine) is not None, m
+        assert view.orphans() == []
 
     @invariant()
     def stale_handles_get_their_codes(self) -> None:
         s = self.stack
+        view = s.hierarchy()
         uninit = C.LINEERR_UNINITIALIZED
-        for h in self.issued_apps - set(s.apps):
+        for h in self.issued_apps - {a.hLineApp for a in view.apps}:
             assert s.lineShutdown(h) in (C.LINEERR_INVALAPPHANDLE, uninit)
-        for h in self.issued_lines - set(s.lines):
+        for h in self.issued_lines - view.hlines():
             assert s.lineClose(h) in (C.LINEERR_INVALLINEHANDLE, uninit)
-        for h in self.issued_calls - set(s.calls):
+        for h in self.issued_calls - view.hcalls():
             assert s.lineGetCallInfo(h)[0] in (C.LINEERR_INVALCALLHANDLE, uninit)
 
     @invariant()
     def device_open_iff_some_hline(self) -> None:
-        device = self.stack.devices[0]
+        device = self.stack.hierarchy().devices[0]
         assert device.provider_open == bool(device.opens) == self.line.is_open
 
 
