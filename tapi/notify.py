@@ -1,21 +1,24 @@
-"""The three notification options of lineInitializeEx (tapi.md 2.2, 6.6).
+"""The three notification options of lineInitializeEx (tapi.md 2.2, 6.6): the I/O side.
 
-Each HLINEAPP has one `Sink`, chosen by ``dwOptions``:
+The core (tapi.core) only queues each app's messages (`App.queue`) and records which
+queues changed; it never signals. A `Sink` per HLINEAPP, owned by the driver
+(`tapi.Stack`), turns those changes into what the chosen option promises:
 
 - `CallbackSink` (LINEINITIALIZEEXOPTION_USEHIDDENWINDOW, and lineInitialize): the
-  hidden window becomes one dedicated thread per HLINEAPP that runs the callback for
-  each message, one at a time, outside the core lock, so a callback may call any
-  tapi function, lineClose and lineShutdown included.
-- `EventSink` (USEEVENT): a queue read with lineGetMessage, and ``hEvent``, an
-  eventfd that is readable exactly while the queue is not empty, for select/poll.
-- `CompletionPortSink` (USECOMPLETIONPORT): every message is handed at once to the
-  caller's object with ``put((dwCompletionKey, LINEMESSAGE))``; it cannot be recalled.
+  hidden window becomes one dedicated thread per HLINEAPP that takes each message from
+  the core's queue and runs the callback for it, one at a time, outside the lock, so a
+  callback may call any tapi function, lineClose and lineShutdown included.
+- `EventSink` (USEEVENT): ``hEvent``, an eventfd that is readable exactly while the
+  app's queue is not empty, for select/poll; lineGetMessage reads the queue.
+- `CompletionPortSink` (USECOMPLETIONPORT): every message is handed to the caller's
+  object with ``put((dwCompletionKey, LINEMESSAGE))`` when the call that posted it
+  ends; it cannot be recalled.
 
-All methods except the dispatcher thread's own loop are called with the core lock
-(`cond`) held. Purging (R4) removes queued messages of a closed object; for the
-callback option, `quiesce` also waits for a callback already running for that object,
-so that no callback for it runs after the close call returns (unless the close was
-called from that very callback, which must not deadlock).
+Every method is called with the driver's lock (`cond`) held, after the core call that
+changed the queue has finished. Purging (R4) happens in the core; for the callback
+option, `quiesce` also waits for a callback already running for a closed object, so
+that no callback for it runs after the close call returns (unless the close was called
+from that very callback, which must not deadlock).
 """
 
 from __future__ import annotations
@@ -24,17 +27,19 @@ import contextlib
 import logging
 import os
 import threading
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from linelab.vtime import TimeSource
-from tapi.core.records import Msg
+from tapi.core.messages import Doomed
+from tapi.core.records import App, Msg
 
 log = logging.getLogger(__name__)
 
 #: lineInitialize/lineInitializeEx callback: (hDevice, dwMsg, dwCallbackInstance, p1, p2, p3).
 LineCallback = Callable[[int, int, int, int, int, int], object]
+#: Takes the oldest message off an app's queue in the core (None when empty).
+Take = Callable[[App], Msg | None]
 #: Turns a routed message into the LINEMESSAGE the application sees.
 Converter = Callable[[Msg], Any]
 
@@ -46,110 +51,69 @@ class CompletionPort(Protocol):
 
 
 class Sink:
-    """Where one HLINEAPP's messages go."""
+    """How one HLINEAPP's queue reaches the application."""
 
-    def __init__(self, cond: threading.Condition, time: TimeSource) -> None:
+    def __init__(self, cond: threading.Condition, time: TimeSource, app: App) -> None:
         self.cond = cond
         self.time = time
+        self.app = app
         self.closed = False
 
-    def post(self, msg: Msg) -> None:
-        raise NotImplementedError
+    def update(self) -> None:
+        """The app's queue changed (grew or shrank)."""
 
-    def purge(self, doomed: Callable[[Msg], bool]) -> None:
-        """Delete queued messages for which `doomed` is true (R4)."""
-
-    def quiesce(self, doomed: Callable[[Msg], bool]) -> None:
+    def quiesce(self, doomed: Doomed) -> None:
         """Wait until no callback for a `doomed` message is running."""
 
-    def pending(self) -> list[Msg]:
-        """Messages queued and not yet delivered."""
-        return []
-
     def close(self) -> None:
-        """lineShutdown: drop everything, stop delivering."""
+        """lineShutdown: stop delivering."""
         self.closed = True
 
 
 class EventSink(Sink):
-    """USEEVENT: a queue for lineGetMessage plus a pollable eventfd (``hEvent``)."""
+    """USEEVENT: a pollable eventfd (``hEvent``) set while the queue is not empty."""
 
-    def __init__(self, cond: threading.Condition, time: TimeSource) -> None:
-        super().__init__(cond, time)
-        self.queue: deque[Msg] = deque()
+    def __init__(self, cond: threading.Condition, time: TimeSource, app: App) -> None:
+        super().__init__(cond, time, app)
         self.hEvent: int = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._set = False
 
-    def _signal(self, nonempty_before: bool) -> None:
+    def update(self) -> None:
         # The counter is 1 exactly while the queue is non-empty, 0 otherwise.
-        now = bool(self.queue)
-        if now and not nonempty_before:
+        now = bool(self.app.queue)
+        if now and not self._set:
             os.eventfd_write(self.hEvent, 1)
-        elif nonempty_before and not now:
+        elif self._set and not now:
             with contextlib.suppress(BlockingIOError):
                 os.eventfd_read(self.hEvent)
-
-    def post(self, msg: Msg) -> None:
-        if self.closed:
-            return
-        before = bool(self.queue)
-        self.queue.append(msg)
-        self._signal(before)
-        self.time.notify_all(self.cond)
-
-    def get(self) -> Msg | None:
-        """The oldest message, or None when the queue is empty."""
-        if not self.queue:
-            return None
-        msg = self.queue.popleft()
-        self._signal(True)
-        return msg
-
-    def purge(self, doomed: Callable[[Msg], bool]) -> None:
-        before = bool(self.queue)
-        kept = [m for m in self.queue if not doomed(m)]
-        self.queue.clear()
-        self.queue.extend(kept)
-        self._signal(before)
-
-    def pending(self) -> list[Msg]:
-        return list(self.queue)
+        self._set = now
 
     def close(self) -> None:
         super().close()
-        self.queue.clear()
         os.close(self.hEvent)
-        self.time.notify_all(self.cond)
 
 
 class CallbackSink(Sink):
-    """Hidden-window option: one dispatcher thread calls `callback` for each message."""
+    """Hidden-window option: one dispatcher thread calls the callback for each message."""
 
     def __init__(
         self,
         cond: threading.Condition,
         time: TimeSource,
+        app: App,
         callback: LineCallback,
-        name: str,
+        take: Take,
     ) -> None:
-        super().__init__(cond, time)
+        super().__init__(cond, time, app)
         self.callback = callback
-        self.queue: deque[Msg] = deque()
+        self.take = take
         self.in_flight: Msg | None = None
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name=f"tapi-callback-{app.hLineApp:#x}", daemon=True
+        )
         self.thread.start()
 
-    def post(self, msg: Msg) -> None:
-        if self.closed:
-            return
-        self.queue.append(msg)
-        self.time.notify_all(self.cond)
-
-    def purge(self, doomed: Callable[[Msg], bool]) -> None:
-        kept = [m for m in self.queue if not doomed(m)]
-        self.queue.clear()
-        self.queue.extend(kept)
-
-    def quiesce(self, doomed: Callable[[Msg], bool]) -> None:
+    def quiesce(self, doomed: Doomed) -> None:
         if threading.current_thread() is self.thread:
             return  # lineClose/lineShutdown from inside a callback: never wait on ourselves
 
@@ -158,21 +122,15 @@ class CallbackSink(Sink):
 
         self.time.wait(self.cond, idle, None)
 
-    def pending(self) -> list[Msg]:
-        return list(self.queue)
-
-    def close(self) -> None:
-        super().close()
-        self.queue.clear()
-        self.time.notify_all(self.cond)
-
     def _run(self) -> None:
         with self.cond:
             while True:
-                self.time.wait(self.cond, lambda: self.closed or bool(self.queue), None)
+                self.time.wait(self.cond, lambda: self.closed or bool(self.app.queue), None)
                 if self.closed:
                     return
-                msg = self.queue.popleft()
+                msg = self.take(self.app)
+                if msg is None:
+                    continue
                 self.in_flight = msg
                 self.cond.release()
                 try:
@@ -199,19 +157,25 @@ class CompletionPortSink(Sink):
         self,
         cond: threading.Condition,
         time: TimeSource,
+        app: App,
         port: CompletionPort,
         key: int,
+        take: Take,
         convert: Converter,
     ) -> None:
-        super().__init__(cond, time)
+        super().__init__(cond, time, app)
         self.port = port
         self.key = key
+        self.take = take
         self.convert = convert
 
-    def post(self, msg: Msg) -> None:
-        if self.closed:
-            return
-        try:
-            self.port.put((self.key, self.convert(msg)))
-        except Exception:  # the application's port is its own business
-            log.exception("completion port put() raised for message %r", msg)
+    def update(self) -> None:
+        while (msg := self.take(self.app)) is not None:
+            try:
+                self.port.put((self.key, self.convert(msg)))
+            except Exception:  # the application's port is its own business
+                log.exception("completion port put() raised for message %r", msg)
+
+    def close(self) -> None:
+        self.update()  # what was posted before lineShutdown was already "delivered"
+        super().close()

@@ -1,9 +1,14 @@
 """`tapi.Stack`: one TAPI "server" with every flat function as a method.
 
-A Stack owns the handle tables (tapi.core), its line devices (providers), its clock
-(a `linelab.vtime.TimeSource`) and the event loop its providers run on: by default
-its own loop in a service thread, started on first use; or an external ``loop=``, so
-that a scenario can put the stack and the emulator on one (virtual-time) loop.
+A Stack is the threaded driver of one sans-I/O core (`tapi.core.core.TapiCore`): it
+owns the lock that serialises every call into the core (flat functions from any
+thread, provider events from the loop), the waiting (lineGetMessage's time-out, a
+close waiting for a running callback), the delivery of each app's messages
+(`tapi.notify`: callback threads, eventfds, completion ports), its line devices
+(providers), its clock (a `linelab.vtime.TimeSource`) and the event loop its providers
+run on: by default its own loop in a service thread, started on first use; or an
+external ``loop=``, so that a scenario can put the stack and the emulator on one
+(virtual-time) loop.
 
 The module-level flat functions (`tapi.api`) call the *default stack*, which
 `set_default_stack()` replaces; the test fixture in tests/conftest.py gives every test
@@ -20,23 +25,49 @@ CE rule that a process's exit shuts down its HLINEAPPs (R6) holds in both modes:
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from linelab.vtime import RealTime, TimeSource
-from tapi.core import snapshot
-from tapi.core.assisted import AssistedFunctions
+from tapi import constants as C
+from tapi.core.args import OUT
+from tapi.core.core import TapiCore
+from tapi.core.state import to_linemessage
+from tapi.notify import CallbackSink, CompletionPortSink, EventSink, Sink
 from tapi.providers.base import LineDevice, Provider
+from tapi.structs import LINEINITIALIZEEXPARAMS, LINEMESSAGE
 from tapi.view import Hierarchy
 
 #: How long `Stack.close()` lets providers finish hanging up (seconds on the stack's
 #: clock): room for a +++ escape with its guard times, OK and ATH.
 CLOSE_DRAIN_TIMEOUT = 15.0
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-class Stack(AssistedFunctions):
+
+def _driven(
+    method: Callable[Concatenate[TapiCore, P], R],
+) -> Callable[Concatenate[Stack, P], R]:
+    """A flat function of the core as a thread-safe Stack method: one call into the
+    core under the lock, then the messages it posted delivered."""
+
+    @functools.wraps(method)
+    def call(self: Stack, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._cond:
+            try:
+                return method(self._core, *args, **kwargs)
+            finally:
+                self._deliver()
+
+    return call
+
+
+class Stack:
     """A complete TAPI 2.x line stack (see module doc).
 
     `providers` supplies the line devices (device IDs in order). `lines` is a shortcut
@@ -54,7 +85,12 @@ class Stack(AssistedFunctions):
         loop: asyncio.AbstractEventLoop | None = None,
         ce: bool = False,
     ) -> None:
-        super().__init__(time if time is not None else RealTime(), ce=ce, loop_getter=self._loop)
+        self.time: TimeSource = time if time is not None else RealTime()
+        self.ce = ce
+        self._cond = threading.Condition(threading.RLock())
+        self._events = _StackEvents(self)
+        self._core = TapiCore(self.time, ce=ce, attach=self._attach)
+        self._sinks: dict[int, Sink] = {}
         self._external_loop = loop
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -66,6 +102,144 @@ class Stack(AssistedFunctions):
         if lines:
             self.add_provider(Provider(lines))
 
+    @property
+    def provider_errors(self) -> list[str]:
+        """Faults the providers reported (an impossible call-state transition, a
+        provider exception …), oldest first. Tests fail when one is left over."""
+        return self._core.provider_errors
+
+    def add_provider(self, provider: Provider) -> None:
+        """Register a provider's devices (device IDs in order; no LINE_CREATE)."""
+        with self._cond:
+            self._core.add_provider(provider)
+
+    def _attach(self, obj: Any) -> None:
+        obj.attach(self._events, self._loop)
+
+    # -- the flat API (tapi.md section 2) ---------------------------------------------------
+    lineInitialize = _driven(TapiCore.lineInitialize)
+    lineShutdown = _driven(TapiCore.lineShutdown)
+    lineNegotiateAPIVersion = _driven(TapiCore.lineNegotiateAPIVersion)
+    lineGetDevCaps = _driven(TapiCore.lineGetDevCaps)
+    lineGetAddressCaps = _driven(TapiCore.lineGetAddressCaps)
+    lineOpen = _driven(TapiCore.lineOpen)
+    lineClose = _driven(TapiCore.lineClose)
+    lineSetStatusMessages = _driven(TapiCore.lineSetStatusMessages)
+    lineGetLineDevStatus = _driven(TapiCore.lineGetLineDevStatus)
+    lineGetAddressStatus = _driven(TapiCore.lineGetAddressStatus)
+    lineGetID = _driven(TapiCore.lineGetID)
+    lineSetNumRings = _driven(TapiCore.lineSetNumRings)
+    lineGetNumRings = _driven(TapiCore.lineGetNumRings)
+    lineMakeCall = _driven(TapiCore.lineMakeCall)
+    lineDial = _driven(TapiCore.lineDial)
+    lineAnswer = _driven(TapiCore.lineAnswer)
+    lineAccept = _driven(TapiCore.lineAccept)
+    lineDrop = _driven(TapiCore.lineDrop)
+    lineDeallocateCall = _driven(TapiCore.lineDeallocateCall)
+    lineGetCallInfo = _driven(TapiCore.lineGetCallInfo)
+    lineGetCallStatus = _driven(TapiCore.lineGetCallStatus)
+    lineGetNewCalls = _driven(TapiCore.lineGetNewCalls)
+    lineSetCallPrivilege = _driven(TapiCore.lineSetCallPrivilege)
+    lineHandoff = _driven(TapiCore.lineHandoff)
+    lineSetCallParams = _driven(TapiCore.lineSetCallParams)
+    lineRegisterRequestRecipient = _driven(TapiCore.lineRegisterRequestRecipient)
+    lineGetRequest = _driven(TapiCore.lineGetRequest)
+    tapiRequestMakeCall = _driven(TapiCore.tapiRequestMakeCall)
+
+    def lineInitializeEx(
+        self,
+        hInstance: object = None,
+        lpfnCallback: Any = None,
+        lpszFriendlyAppName: str | None = None,
+        dwAPIVersion: int | None = None,
+        lpLineInitializeExParams: LINEINITIALIZEEXPARAMS | None = None,
+        *,
+        lphLineApp: Any = OUT,
+        lpdwNumDevs: Any = OUT,
+    ) -> tuple[int, int | None, int | None, int | None, LINEINITIALIZEEXPARAMS | None]:
+        """Returns (rc, hLineApp, dwNumDevs, dwAPIVersion, lpLineInitializeExParams): the
+        params come back with hEvent (USEEVENT) and the sizes filled in."""
+        with self._cond:
+            try:
+                result = self._core.lineInitializeEx(
+                    hInstance,
+                    lpfnCallback,
+                    lpszFriendlyAppName,
+                    dwAPIVersion,
+                    lpLineInitializeExParams,
+                    lphLineApp=lphLineApp,
+                    lpdwNumDevs=lpdwNumDevs,
+                )
+            finally:
+                self._deliver()
+            rc, hLineApp, _n, _v, params = result
+            sink = self._sinks.get(hLineApp) if rc == 0 and hLineApp is not None else None
+            if isinstance(sink, EventSink) and params is not None:
+                params.hEvent = sink.hEvent
+            return result
+
+    def lineGetMessage(
+        self, hLineApp: int, dwTimeout: int, *, lpMessage: Any = OUT
+    ) -> tuple[int, LINEMESSAGE | None]:
+        """Waits up to dwTimeout ms on the stack's clock (INFINITE = 0xFFFFFFFF) for a
+        message; OPERATIONFAILED on time-out; a lineShutdown from another thread ends
+        the wait with INVALAPPHANDLE. (The core only answers "here is one" or "none".)"""
+        kwargs: dict[str, Any] = {"lpMessage": lpMessage}
+        core = self._core
+        with self._cond:
+            try:
+                rc, msg = core.lineGetMessage(hLineApp, dwTimeout, **kwargs)
+                if rc != C.LINEERR_OPERATIONFAILED or dwTimeout == 0:
+                    return rc, msg
+                timeout = None if dwTimeout == C.INFINITE else dwTimeout / 1000.0
+                self.time.wait(self._cond, lambda: core.message_ready(hLineApp), timeout)
+                return core.lineGetMessage(hLineApp, dwTimeout, **kwargs)
+            finally:
+                self._deliver()
+
+    # -- delivery: the I/O around the core --------------------------------------------------
+    def _deliver(self) -> None:
+        """Act on what the core changed (with the lock held, after a call into it)."""
+        core = self._core
+        if core.busy:
+            return  # a provider re-entered from inside a call: that call delivers
+        changes = core.changes()
+        if not changes:
+            return
+        for app in changes.started:
+            self._sinks[app.hLineApp] = self._new_sink(app)
+        for app in changes.apps.values():
+            sink = self._sinks.get(app.hLineApp)
+            if sink is not None:
+                sink.update()
+        self.time.notify_all(self._cond)
+        for app, doomed in changes.quiesce:
+            sink = self._sinks.get(app.hLineApp)
+            if sink is not None:
+                sink.quiesce(doomed)
+        for app in changes.apps.values():
+            if not app.alive:
+                gone = self._sinks.pop(app.hLineApp, None)
+                if gone is not None:
+                    gone.close()
+        self.time.notify_all(self._cond)
+
+    def _new_sink(self, app: Any) -> Sink:
+        take = self._core.take_message
+        if app.options == C.LINEINITIALIZEEXOPTION_USEHIDDENWINDOW:
+            return CallbackSink(self._cond, self.time, app, app.callback, take)
+        if app.options == C.LINEINITIALIZEEXOPTION_USECOMPLETIONPORT:
+            return CompletionPortSink(
+                self._cond,
+                self.time,
+                app,
+                app.completion_port,
+                app.completion_key,
+                take,
+                to_linemessage,
+            )
+        return EventSink(self._cond, self.time, app)
+
     # -- the event loop --------------------------------------------------------------------
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -75,7 +249,7 @@ class Stack(AssistedFunctions):
     def _loop(self) -> asyncio.AbstractEventLoop:
         if self._external_loop is not None:
             return self._external_loop
-        with self.cond:
+        with self._cond:
             if self._own_loop is None:
                 loop = self.time.new_event_loop()
                 ready = threading.Event()
@@ -96,14 +270,14 @@ class Stack(AssistedFunctions):
         """Shut down every HLINEAPP (as if each process exited, R6) and the providers, let
         the providers finish their hang-ups (`CLOSE_DRAIN_TIMEOUT`), then stop the
         service loop. Idempotent."""
-        with self.op():
+        with self._cond:
             if self._closed:
                 return
             self._closed = True
-            for app in list(self.apps.values()):
-                self.shutdown_app(app)
-            for provider in self.providers:
-                provider.shutdown()
+            try:
+                self._core.close()
+            finally:
+                self._deliver()
         self._drain_providers()
         loop, thread = self._own_loop, self._loop_thread
         if loop is not None and thread is not None:
@@ -124,17 +298,18 @@ class Stack(AssistedFunctions):
                 return  # closing from the loop itself: nobody else can run its timers
         except RuntimeError:
             pass  # no loop in this thread: the usual case
-        remaining = [len(self.providers)]
+        providers = list(self._core.providers)
+        remaining = [len(providers)]
 
         def done() -> None:
-            with self.cond:
+            with self._cond:
                 remaining[0] -= 1
-                self.time.notify_all(self.cond)
+                self.time.notify_all(self._cond)
 
-        for provider in self.providers:
+        for provider in providers:
             provider.when_drained(done)
-        with self.cond:
-            self.time.wait(self.cond, lambda: remaining[0] <= 0, CLOSE_DRAIN_TIMEOUT)
+        with self._cond:
+            self.time.wait(self._cond, lambda: remaining[0] <= 0, CLOSE_DRAIN_TIMEOUT)
 
     def __enter__(self) -> Stack:
         return self
@@ -142,19 +317,77 @@ class Stack(AssistedFunctions):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- reading the state -----------------------------------------------------------------
     def hierarchy(self, apps: Iterable[int] | None = None) -> Hierarchy:
         """The whole tree, or only the given HLINEAPPs (the server's per-client view): a
         read-only snapshot taken under the stack's lock (`tapi.view`)."""
-        with self.cond:
-            return snapshot.hierarchy(self, apps)
+        with self._cond:
+            return self._core.hierarchy(apps)
 
     def pending_messages(self, hLineApp: int) -> list[object]:
         """Messages queued for `hLineApp` and not yet delivered (for assertions)."""
-        from tapi.core.state import to_linemessage
+        with self._cond:
+            return [to_linemessage(m) for m in self._core.pending(hLineApp)]
 
-        with self.cond:
-            app = self.apps.get(hLineApp)
-            return [] if app is None else [to_linemessage(m) for m in app.sink.pending()]
+
+class _StackEvents:
+    """The `LineEvents` every line device reports through (from any thread): each
+    event is one call into the core under the stack's lock, then delivery."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+
+    @contextmanager
+    def _locked(self) -> Iterator[TapiCore]:
+        stack = self._stack
+        with stack._cond:
+            try:
+                yield stack._core
+            finally:
+                stack._deliver()
+
+    def completion(self, request_id: int, result: int) -> None:
+        with self._locked() as core:
+            core.run_event(lambda: core.ev_completion(request_id, result))
+
+    def new_call(
+        self,
+        line: LineDevice,
+        *,
+        address_id: int = 0,
+        media_mode: int = C.LINEMEDIAMODE_UNKNOWN,
+        origin: int = C.LINECALLORIGIN_EXTERNAL,
+        reason: int = C.LINECALLREASON_DIRECT,
+    ) -> int:
+        # Pure bookkeeping with no messages, so it runs at once even inside a TSPI call.
+        with self._stack._cond:
+            return self._stack._core.ev_new_call(line, address_id, media_mode, origin, reason)
+
+    def call_state(self, htCall: int, state: int, mode: int = 0, media_mode: int = 0) -> None:
+        with self._locked() as core:
+            core.run_event(lambda: core.ev_call_state(htCall, state, mode, media_mode))
+
+    def call_info(self, htCall: int, changed: int, **values: Any) -> None:
+        with self._locked() as core:
+            core.run_event(lambda: core.ev_call_info(htCall, changed, values))
+
+    def line_devstate(
+        self, line: LineDevice, state: int, param2: int = 0, param3: int = 0
+    ) -> None:
+        with self._locked() as core:
+            core.run_event(lambda: core.ev_line_devstate(line, state, param2, param3))
+
+    def line_closed(self, line: LineDevice) -> None:
+        with self._locked() as core:
+            core.run_event(lambda: core.ev_line_closed(line))
+
+    def device_removed(self, line: LineDevice) -> None:
+        with self._locked() as core:
+            core.run_event(lambda: core.ev_device_removed(line))
+
+    def device_created(self, line: LineDevice) -> None:
+        with self._locked() as core:
+            core.run_event(lambda: core.ev_device_created(line))
 
 
 _LIVE: weakref.WeakSet[Stack] = weakref.WeakSet()

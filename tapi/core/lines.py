@@ -16,7 +16,6 @@ from tapi.core.args import (
 )
 from tapi.core.records import App, CallHandle, Device, LineOpen
 from tapi.core.state import TAPI_HIGH, TAPI_LOW, CoreState, default_app_name, to_linemessage
-from tapi.notify import CallbackSink, CompletionPortSink, EventSink, Sink
 from tapi.providers.base import CallParams, DeviceID, LineCaps
 from tapi.structs import (
     LINEADDRESSCAPS,
@@ -160,10 +159,14 @@ class LineFunctions(CoreState):
         return 0
 
     # -- lineInitialize / lineInitializeEx / lineShutdown ----------------------------------
-    def _new_app(self, name: str | None, version: int, options: int, sink: Sink) -> App:
+    def _new_app(self, name: str | None, version: int, options: int, **delivery: Any) -> App:
         handoff = name if name else default_app_name()
-        app = App(self.new_handle(), name or default_app_name(), handoff, version, options, sink)
+        app = App(self.new_handle(), name or default_app_name(), handoff, version, options)
+        for key, value in delivery.items():
+            setattr(app, key, value)
+        app.recallable = options != C.LINEINITIALIZEEXOPTION_USECOMPLETIONPORT
         self.apps[app.hLineApp] = app
+        self.outbox.opened(app)
         return app
 
     def lineInitialize(
@@ -182,11 +185,12 @@ class LineFunctions(CoreState):
                 return C.LINEERR_INVALPOINTER, None, None
             if lpszAppName is not None and not is_text(lpszAppName):
                 return C.LINEERR_INVALAPPNAME, None, None
-            sink = CallbackSink(self.cond, self.time, lpfnCallback, name="tapi-callback")
             app = self._new_app(
-                lpszAppName, C.TAPI_VERSION1_0, C.LINEINITIALIZEEXOPTION_USEHIDDENWINDOW, sink
+                lpszAppName,
+                C.TAPI_VERSION1_0,
+                C.LINEINITIALIZEEXOPTION_USEHIDDENWINDOW,
+                callback=lpfnCallback,
             )
-            sink.thread.name = f"tapi-callback-{app.hLineApp:#x}"
             return 0, app.hLineApp, len(self.devices)
 
     def lineInitializeEx(
@@ -201,7 +205,7 @@ class LineFunctions(CoreState):
         lpdwNumDevs: Any = OUT,
     ) -> tuple[int, int | None, int | None, int | None, LINEINITIALIZEEXPARAMS | None]:
         """Returns (rc, hLineApp, dwNumDevs, dwAPIVersion, lpLineInitializeExParams): the
-        params come back with hEvent (USEEVENT) and the sizes filled in."""
+        params come back with the sizes filled in (the driver adds hEvent for USEEVENT)."""
         fail = (None, None, None, None)
         with self.op():
             params = lpLineInitializeExParams
@@ -219,28 +223,21 @@ class LineFunctions(CoreState):
             if not is_dword(params.dwOptions):
                 return (C.LINEERR_INVALPARAM, *fail)
             option = params.dwOptions & ~C.LINEINITIALIZEEXOPTION_CALLHUBTRACKING
-            sink: Sink
+            delivery: dict[str, Any] = {}
             if option == C.LINEINITIALIZEEXOPTION_USEHIDDENWINDOW:
                 if not callable(lpfnCallback):
                     return (C.LINEERR_INVALPOINTER, *fail)
-                sink = CallbackSink(self.cond, self.time, lpfnCallback, name="tapi-callback")
-            elif option == C.LINEINITIALIZEEXOPTION_USEEVENT:
-                sink = EventSink(self.cond, self.time)
+                delivery["callback"] = lpfnCallback
             elif option == C.LINEINITIALIZEEXOPTION_USECOMPLETIONPORT:
                 port = params.hCompletionPort
                 if port is None or not callable(getattr(port, "put", None)):
                     return (C.LINEERR_INVALPOINTER, *fail)
                 key = params.dwCompletionKey
-                sink = CompletionPortSink(
-                    self.cond, self.time, port, key if is_dword(key) else 0, to_linemessage
-                )
-            else:
+                delivery["completion_port"] = port
+                delivery["completion_key"] = key if is_dword(key) else 0
+            elif option != C.LINEINITIALIZEEXOPTION_USEEVENT:
                 return (C.LINEERR_INVALPARAM, *fail)
-            app = self._new_app(lpszFriendlyAppName, dwAPIVersion, option, sink)
-            if isinstance(sink, CallbackSink):
-                sink.thread.name = f"tapi-callback-{app.hLineApp:#x}"
-            if isinstance(sink, EventSink):
-                params.hEvent = sink.hEvent
+            app = self._new_app(lpszFriendlyAppName, dwAPIVersion, option, **delivery)
             params.dwNeededSize = params.dwUsedSize = LINEINITIALIZEEXPARAMS.fixed_size()
             return 0, app.hLineApp, len(self.devices), TAPI_HIGH, params
 
@@ -668,26 +665,26 @@ class LineFunctions(CoreState):
     def lineGetMessage(
         self, hLineApp: int, dwTimeout: int, *, lpMessage: Any = OUT
     ) -> tuple[int, LINEMESSAGE | None]:
-        """Returns (rc, LINEMESSAGE). Waits up to dwTimeout ms on the stack's clock
-        (INFINITE = 0xFFFFFFFF); OPERATIONFAILED on time-out; a lineShutdown from
-        another thread ends the wait with INVALAPPHANDLE."""
-        with self.cond:
-            app = lookup(self.apps, hLineApp)
-            if app is None or not isinstance(app.sink, EventSink):
-                return C.LINEERR_INVALAPPHANDLE, None
-            if lpMessage is None:
-                return C.LINEERR_INVALPOINTER, None
-            if not is_dword(dwTimeout):
-                return C.LINEERR_INVALPARAM, None
-            sink = app.sink
-            timeout = None if dwTimeout == C.INFINITE else dwTimeout / 1000.0
-            self.time.wait(self.cond, lambda: not app.alive or bool(sink.queue), timeout)
-            if not app.alive:
-                return C.LINEERR_INVALAPPHANDLE, None
-            msg = sink.get()
-            if msg is None:
-                return C.LINEERR_OPERATIONFAILED, None
-            return 0, to_linemessage(msg)
+        """Returns (rc, LINEMESSAGE): the oldest message, or OPERATIONFAILED at once when
+        the queue is empty, whatever dwTimeout says. The core never waits: its driver
+        waits up to dwTimeout for `message_ready()` and asks again."""
+        app = lookup(self.apps, hLineApp)
+        if app is None or app.options != C.LINEINITIALIZEEXOPTION_USEEVENT:
+            return C.LINEERR_INVALAPPHANDLE, None
+        if lpMessage is None:
+            return C.LINEERR_INVALPOINTER, None
+        if not is_dword(dwTimeout):
+            return C.LINEERR_INVALPARAM, None
+        msg = self.outbox.take(app)
+        if msg is None:
+            return C.LINEERR_OPERATIONFAILED, None
+        return 0, to_linemessage(msg)
+
+    def message_ready(self, hLineApp: int) -> bool:
+        """True when lineGetMessage(hLineApp) would not fail for an empty queue: a
+        message is queued, or the app is gone (INVALAPPHANDLE)."""
+        app = lookup(self.apps, hLineApp)
+        return app is None or not app.alive or bool(app.queue)
 
     # -- helpers for the call mixin --------------------------------------------------------
     def call_params_or_error(self, params: object, caps: LineCaps) -> CallParams | int:

@@ -1,19 +1,17 @@
 """The records of the resource hierarchy (tapi.md 1.2): HLINEAPP > HLINE > HCALL > message.
 
-Plain mutable records; all logic lives in `tapi.core.state` and the function mixins.
-Every record is only touched with the core lock held.
+Plain mutable records; all logic lives in the core's parts. The core has no lock: its
+driver (tapi.Stack) serialises every call into it.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tapi import constants as C
 from tapi.providers.base import LineDevice
-
-if TYPE_CHECKING:
-    from tapi.notify import Sink
 
 
 @dataclass(frozen=True)
@@ -60,9 +58,16 @@ class App:
     friendly_name: str
     handoff_name: str
     api_version: int
-    options: int
-    sink: Sink
+    options: int  # LINEINITIALIZEEXOPTION_*: how the driver delivers the queue
     lines: dict[int, LineOpen] = field(default_factory=dict)
+    #: Messages posted and not yet handed out, oldest first (changed only by the Outbox).
+    queue: deque[Msg] = field(default_factory=deque)
+    #: False when a posted message counts as delivered (completion port): never purged.
+    recallable: bool = True
+    #: The lineCallback (hidden-window option), or the completion port and its key.
+    callback: Any = None
+    completion_port: Any = None
+    completion_key: int = 0
     alive: bool = True
     request_modes: int = 0
     registration_instance: int = 0

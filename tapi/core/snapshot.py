@@ -68,7 +68,7 @@ def _app_view(app: App, requests: Iterable[Request]) -> AppView:
         app.api_version,
         app.options,
         tuple(_line_view(x) for x in app.lines.values()),
-        tuple(message_view(m) for m in app.sink.pending()),
+        tuple(message_view(m) for m in app.queue),
         tuple(r.request_id for r in requests if r.app is app and not r.done and not r.suppressed),
         app.request_modes,
         app.handoff_name,

@@ -4,25 +4,30 @@ How it works
 ============
 
 One `CoreState` holds every table of a stack: HLINEAPPs, HLINEs, HCALLs, the
-provider's calls (htCall), asynchronous requests, and the line devices. One lock
-(`cond`, a Condition over an RLock) guards all of it. The flat functions (mixins in
-`tapi.core.lines`, `tapi.core.calls`, `tapi.core.assisted`) take the lock, check their
-arguments in the order of tapi.md section 2 (UNINITIALIZED, handle, pointer/size,
-values, privilege, state, resources), change the tables, and post messages.
+provider's calls (htCall), asynchronous requests, and the line devices. It has no
+lock, no thread and never waits: its driver (tapi.Stack) serialises every call into it
+and does all waiting and signalling. The flat functions (mixins in `tapi.core.lines`,
+`tapi.core.calls`, `tapi.core.assisted`, put together as `tapi.core.core.TapiCore`)
+check their arguments in the order of tapi.md section 2 (UNINITIALIZED, handle,
+pointer/size, values, privilege, state, resources), change the tables, and post
+messages.
 
-Messages (`Msg`) are posted into the owning app's `Sink` (tapi.notify) in generation
-order. Each message remembers the HLINE, HCALL or request it belongs to, so that
-closing any object purges exactly its pending messages (R4).
+Messages (`Msg`) are posted into the owning app's queue (`App.queue`, through the
+`tapi.core.messages.Outbox`) in generation order. Each message remembers the HLINE,
+HCALL or request it belongs to, so that closing any object purges exactly its pending
+messages (R4). The outbox records which apps' queues changed, and which running
+callbacks a close must let finish; the driver collects that with `changes()` after
+each call and delivers (tapi.notify).
 
 Handles come from one counter that never repeats and never yields 0 (R9), so a stale
 handle of any type is simply absent from its table and gets its R8 code. Request IDs
 and htCalls have their own counters, also never reused.
 
-Provider events arrive through `CoreEvents` (the `LineEvents` of
-tapi.providers.base) from any thread. An event raised by a provider from inside one
-of its TSPI methods (same thread, lock already held) is queued and run when the API
-call that called the provider finishes, so no function ever sees the tables change
-half-way through.
+Provider events arrive through the driver's `LineEvents`, which calls `run_event` with
+the matching ``ev_*`` method. An event raised by a provider from inside one of its TSPI
+methods (the driver's lock is re-entrant, so the same thread gets in) is queued and
+run when the API call that called the provider finishes, so no function ever sees the
+tables change half-way through.
 
 The cleanup rules (tapi.md 1.2 and 6):
 
@@ -44,7 +49,6 @@ import itertools
 import logging
 import os
 import sys
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,6 +57,7 @@ from typing import Any
 from linelab.vtime import TimeSource
 from tapi import callstates
 from tapi import constants as C
+from tapi.core.messages import Outbox
 from tapi.core.records import App, CallHandle, Device, LineOpen, Msg, PhysCall, Request
 from tapi.providers.base import LineDevice, Provider
 from tapi.structs import LINEMESSAGE
@@ -93,11 +98,10 @@ class CoreState:
         time: TimeSource,
         *,
         ce: bool = False,
-        loop_getter: Callable[[], Any] | None = None,
+        attach: Callable[[Any], None] | None = None,
     ) -> None:
-        self.time = time
+        self.time = time  # read (now()) for LINECALLSTATUS times; never waited on
         self.ce = ce
-        self.cond = threading.Condition(threading.RLock())
         self._handle_ids = itertools.count(0x00010001)
         self._htcall_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
@@ -112,42 +116,48 @@ class CoreState:
         self.recipients: list[App] = []
         self.notified_recipient: App | None = None
         self.provider_errors: list[str] = []
-        self._local = threading.local()
+        self.outbox = Outbox()
+        self._depth = 0
         self._deferred: deque[Callable[[], None]] = deque()
-        self._loop_getter = loop_getter
-        self.events = CoreEvents(self)
+        # The driver's hook that connects a new line device (or provider) to its
+        # events and loop: `obj.attach(events, loop_getter)`.
+        self._attach = attach
 
-    # -- locking and deferred provider events ----------------------------------------------
+    # -- one call at a time, and deferred provider events ----------------------------------
     @contextmanager
     def op(self) -> Iterator[None]:
-        """Hold the lock for one API call; run provider events it triggered afterwards."""
-        with self.cond:
-            depth: int = getattr(self._local, "depth", 0)
-            self._local.depth = depth + 1
-            try:
-                yield
-            finally:
-                self._local.depth = depth
-                if depth == 0:
-                    self._run_deferred()
+        """One API call; provider events it triggered run afterwards. The driver
+        serialises calls, so a call that starts while another runs is a provider
+        re-entering from inside a TSPI method on the same thread."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._run_deferred()
+
+    @property
+    def busy(self) -> bool:
+        """An API call or provider event is under way (its driver must not deliver yet)."""
+        return self._depth > 0
 
     def _run_deferred(self) -> None:
         while self._deferred:
             event = self._deferred.popleft()
-            self._local.depth = 1
+            self._depth = 1
             try:
                 event()
             finally:
-                self._local.depth = 0
+                self._depth = 0
 
     def run_event(self, event: Callable[[], None]) -> None:
-        """Run a provider event now, or after the current API call on this thread."""
-        with self.cond:
-            if getattr(self._local, "depth", 0):
-                self._deferred.append(event)
-                return
-            with self.op():
-                event()
+        """Run a provider event now, or after the API call under way."""
+        if self._depth:
+            self._deferred.append(event)
+            return
+        with self.op():
+            event()
 
     # -- ids -------------------------------------------------------------------------------
     def new_handle(self) -> int:
@@ -163,22 +173,17 @@ class CoreState:
             self.providers.append(provider)
             # A provider with no lines yet must still learn where to report, or it
             # could never announce a device with LINE_CREATE.
-            attach = getattr(provider, "attach", None)
-            if attach is not None:
-                attach(self.events, self._get_loop)
+            if self._attach is not None and hasattr(provider, "attach"):
+                self._attach(provider)
             for line in provider.lines():
                 self._register_device(line)
 
     def _register_device(self, line: LineDevice) -> Device:
         device = Device(len(self.devices), line)
         self.devices.append(device)
-        line.attach(self.events, self._get_loop)
+        if self._attach is not None:
+            self._attach(line)
         return device
-
-    def _get_loop(self) -> Any:
-        if self._loop_getter is None:
-            raise RuntimeError("this stack has no event loop")
-        return self._loop_getter()
 
     def device_of(self, line: LineDevice) -> Device | None:
         for device in self.devices:
@@ -188,8 +193,7 @@ class CoreState:
 
     # -- message posting -------------------------------------------------------------------
     def post(self, app: App, msg: Msg) -> None:
-        if app.alive:
-            app.sink.post(msg)
+        self.outbox.post(app, msg)
 
     def post_line(
         self, line: LineOpen, msg_id: int, p1: int = 0, p2: int = 0, p3: int = 0
@@ -284,13 +288,13 @@ class CoreState:
             for req in self.requests.values():
                 if req.handle is h:
                     req.suppressed = True
-            app.sink.purge(
-                lambda m: m.handle is h or (m.request is not None and m.request.handle is h)
+            self.outbox.purge(
+                app, lambda m: m.handle is h or (m.request is not None and m.request.handle is h)
             )
         else:
-            app.sink.purge(lambda m: m.handle is h)
+            self.outbox.purge(app, lambda m: m.handle is h)
         if was_valid:
-            app.sink.quiesce(lambda m: m.handle is h)
+            self.outbox.quiesce(app, lambda m: m.handle is h)
 
     def release_handle(self, h: CallHandle, cause: App, *, drop: bool = True) -> None:
         """One app lets go of one handle (lineDeallocateCall, or lineClose per call, 6.2).
@@ -357,8 +361,8 @@ class CoreState:
             if req.line is line or (req.handle is not None and req.handle.line is line):
                 req.suppressed = True
         if not forced:
-            app.sink.purge(lambda m: m.belongs_to_line(line))
-            app.sink.quiesce(lambda m: m.belongs_to_line(line))
+            self.outbox.purge(app, lambda m: m.belongs_to_line(line))
+            self.outbox.quiesce(app, lambda m: m.belongs_to_line(line))
         for h in list(line.handles.values()):
             self.release_handle(h, app, drop=not forced)
         if not forced:
@@ -385,10 +389,9 @@ class CoreState:
         if self.notified_recipient is app:
             self.notified_recipient = None
         self.apps.pop(app.hLineApp, None)
-        app.sink.purge(lambda m: True)
-        app.sink.quiesce(lambda m: True)
-        app.sink.close()
-        self.time.notify_all(self.cond)
+        self.outbox.purge(app, lambda m: True)
+        self.outbox.quiesce(app, lambda m: True)
+        self.outbox.closed(app)
         self.notify_recipient()  # queued requests wait for the next recipient (6.7)
 
     # -- assisted telephony ----------------------------------------------------------------
@@ -573,46 +576,3 @@ class CoreState:
                     Msg(0, C.LINE_LINEDEVSTATE, 0, C.LINEDEVSTATE_REINIT, C.LINE_CREATE,
                         device.device_id),
                 )  # fmt: skip
-
-
-class CoreEvents:
-    """The `LineEvents` the core hands to every line device (thread-safe)."""
-
-    def __init__(self, core: CoreState) -> None:
-        self._core = core
-
-    def completion(self, request_id: int, result: int) -> None:
-        self._core.run_event(lambda: self._core.ev_completion(request_id, result))
-
-    def new_call(
-        self,
-        line: LineDevice,
-        *,
-        address_id: int = 0,
-        media_mode: int = C.LINEMEDIAMODE_UNKNOWN,
-        origin: int = C.LINECALLORIGIN_EXTERNAL,
-        reason: int = C.LINECALLREASON_DIRECT,
-    ) -> int:
-        # Pure bookkeeping with no messages, so it runs at once even inside a TSPI call.
-        with self._core.cond:
-            return self._core.ev_new_call(line, address_id, media_mode, origin, reason)
-
-    def call_state(self, htCall: int, state: int, mode: int = 0, media_mode: int = 0) -> None:
-        self._core.run_event(lambda: self._core.ev_call_state(htCall, state, mode, media_mode))
-
-    def call_info(self, htCall: int, changed: int, **values: Any) -> None:
-        self._core.run_event(lambda: self._core.ev_call_info(htCall, changed, values))
-
-    def line_devstate(
-        self, line: LineDevice, state: int, param2: int = 0, param3: int = 0
-    ) -> None:
-        self._core.run_event(lambda: self._core.ev_line_devstate(line, state, param2, param3))
-
-    def line_closed(self, line: LineDevice) -> None:
-        self._core.run_event(lambda: self._core.ev_line_closed(line))
-
-    def device_removed(self, line: LineDevice) -> None:
-        self._core.run_event(lambda: self._core.ev_device_removed(line))
-
-    def device_created(self, line: LineDevice) -> None:
-        self._core.run_event(lambda: self._core.ev_device_created(line))

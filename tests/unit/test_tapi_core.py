@@ -1,0 +1,116 @@
+"""The TAPI core is sans-I/O: no threads, no locks, no waiting; a driver learns what changed."""
+
+from __future__ import annotations
+
+import ast
+import pkgutil
+import time as wallclock
+from pathlib import Path
+
+import tapi.core
+from tapi import constants as C
+from tapi.core.core import TapiCore
+from tapi.providers.base import Provider
+from tapi.providers.fake import FakeLine
+from tapi.structs import LINEINITIALIZEEXPARAMS
+
+#: Modules a sans-I/O core must not import (threads, locks, blocking I/O, event loops).
+FORBIDDEN = {"threading", "_thread", "asyncio", "queue", "select", "selectors", "socket",
+             "subprocess", "multiprocessing", "concurrent", "time"}  # fmt: skip
+#: Names whose use means waiting or locking (a Condition's wait, a lock's acquire ...).
+BLOCKING = {"wait", "wait_for", "sleep", "acquire", "Condition", "RLock", "Lock", "Event",
+            "notify_all", "local"}  # fmt: skip
+
+
+def _core_modules() -> list[Path]:
+    root = Path(tapi.core.__file__).parent
+    names = [m.name for m in pkgutil.iter_modules([str(root)])]
+    assert {"core", "state", "lines", "calls", "messages"} <= set(names)
+    return [root / f"{n}.py" for n in names] + [root / "__init__.py"]
+
+
+def test_no_core_module_imports_threading_or_blocking_modules() -> None:
+    for path in _core_modules():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in FORBIDDEN, f"{path.name} imports {name}"
+        for node in ast.walk(tree):
+            used = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+            assert used not in BLOCKING, f"{path.name}:{node.lineno} uses {used}"  # type: ignore[attr-defined]
+
+
+class _NeverWaits:
+    """A time source that fails the test if anyone waits on it."""
+
+    def now(self) -> float:
+        return 0.0
+
+    def wait(self, *args: object) -> bool:
+        raise AssertionError("the core waited")
+
+    def notify_all(self, *args: object) -> None:
+        raise AssertionError("the core signalled a condition")
+
+
+def _core_with_app() -> tuple[TapiCore, FakeLine, int]:
+    attached: list[object] = []
+    core = TapiCore(_NeverWaits(), attach=attached.append)  # type: ignore[arg-type]
+    line = FakeLine()
+    core.add_provider(Provider([line]))
+    assert line in attached
+    params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
+    rc, h, _n, _v, _p = core.lineInitializeEx(None, None, "core", 0x20002, params)
+    assert rc == 0 and h is not None
+    return core, line, h
+
+
+def test_get_message_on_an_empty_queue_returns_at_once_whatever_the_timeout() -> None:
+    core, _line, h = _core_with_app()
+    core.changes()
+    for timeout in (0, 60_000, C.INFINITE):
+        start = wallclock.monotonic()
+        assert core.lineGetMessage(h, timeout) == (C.LINEERR_OPERATIONFAILED, None)
+        assert wallclock.monotonic() - start < 1.0
+    assert not core.message_ready(h)
+    assert core.lineGetMessage(h + 1, C.INFINITE) == (C.LINEERR_INVALAPPHANDLE, None)
+
+
+def test_changes_tell_the_driver_which_apps_got_messages() -> None:
+    core, line, h = _core_with_app()
+    first = core.changes()
+    assert [a.hLineApp for a in first.started] == [h] and not first.apps
+    assert not core.changes()  # read once
+    rc, hL = core.lineOpen(h, 0, 0x20002, 0, 0, C.LINECALLPRIVILEGE_OWNER,
+                           C.LINEMEDIAMODE_DATAMODEM)  # fmt: skip
+    assert rc == 0 and hL is not None
+    assert not core.changes()  # nothing posted: nothing to deliver
+    core.run_event(lambda: core.ev_new_call(line, 0, C.LINEMEDIAMODE_DATAMODEM, 0, 0) and None)
+    ht = next(iter(core.phys))
+    core.run_event(lambda: core.ev_call_state(ht, C.LINECALLSTATE_OFFERING, 0, 0))
+    changed = core.changes()
+    assert list(changed.apps) == [h]
+    assert core.message_ready(h)
+    rc, msg = core.lineGetMessage(h, 0)
+    assert rc == 0 and msg is not None and msg.dwMessageID == C.LINE_APPNEWCALL
+    assert list(core.changes().apps) == [h]  # the queue shrank: the eventfd may change
+    assert core.lineShutdown(h) == 0
+    gone = core.changes()
+    assert list(gone.apps) == [h] and not gone.apps[h].alive and gone.quiesce
+    assert core.message_ready(h)  # a waiter must wake up (and get INVALAPPHANDLE)
+
+
+def test_an_event_during_a_call_runs_after_it() -> None:
+    core, _line, _h = _core_with_app()
+    order: list[str] = []
+    with core.op():
+        assert core.busy
+        core.run_event(lambda: order.append("event"))
+        order.append("call")
+    assert order == ["call", "event"] and not core.busy
