@@ -1,7 +1,7 @@
-"""The LINECALLSTATE transition table (tapi.md 5.3) and the diagram generated from it.
+"""The LINECALLSTATE transition table (rules.md §5.3) and the diagram generated from it.
 
 TAPI 2 publishes no transition table; this one is derived from the state definitions
-in tapi.md 5.3. It is the only place call-state logic lives: the core asks
+in rules.md §5.3. It is the only place call-state logic lives: the core asks
 `allowed()` before it accepts a state a provider reports, and docs/call-states.md is
 generated from the same `TRANSITIONS` list (run ``python -m tapi.callstates``).
 
@@ -48,7 +48,7 @@ STATES: list[str] = [NEW_OUTGOING, NEW_INCOMING, *STATE_NAMES.values()]
 _HELD = ["ONHOLD", "ONHOLDPENDCONF", "ONHOLDPENDTRANSFER"]
 _REAL = list(STATE_NAMES.values())
 
-# From -> allowed next states, exactly tapi.md 5.3. The rows for the held and
+# From -> allowed next states, exactly rules.md §5.3. The rows for the held and
 # conferenced states are not in 5.3 (the modem line never reaches them); they get the
 # conservative "back to CONNECTED or down" set.
 _NEXT: dict[str, list[str]] = {
@@ -99,7 +99,7 @@ def allowed(old: int | None, new: int, *, outgoing: bool = True) -> bool:
     """Whether a call in LINECALLSTATE `old` (None: no state yet) may move to `new`.
 
     Only the high 8 bits of a state may carry a device-specific sub-state; they are
-    ignored here (tapi.md 5.1).
+    ignored here (rules.md §5.1).
     """
     new_name = STATE_NAMES.get(new & 0x00FFFFFF)
     if new_name is None:
@@ -162,7 +162,7 @@ def document() -> str:
     return (
         "# Call states (generated)\n\n"
         "Generated from `tapi/callstates.py` by `python -m tapi.callstates`; do not edit.\n"
-        "The table is tapi.md 5.3. `NEW_OUTGOING` is a call made by lineMakeCall before\n"
+        "The table is rules.md §5.3. `NEW_OUTGOING` is a call made by lineMakeCall before\n"
         "its first state, `NEW_INCOMING` a call reported by the provider (or first seen by\n"
         "a monitor). IDLE is terminal. The core refuses any other transition a provider\n"
         "reports.\n\n"

@@ -7,7 +7,7 @@ The line devices of a stack are listed in one versioned YAML file::
       - name: Office modem              # LINEDEVCAPS line name
         port: /dev/ttyUSB0              # a path or any pyserial URL: rfc2217://, vmodem://
         baudrate: 115200
-        init: "ATM0L0"                  # optional extra init string (tapi.md 8.1 Init)
+        init: "ATM0L0"                  # optional extra init string (rules.md §8.1 Init)
         reset: true                     # send ATZ first
         call_setup_fail_timer: 60       # S7, seconds
         dial:
@@ -78,7 +78,7 @@ _NAME_CHARS = "printable text (no control characters)"
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Provider time-outs in seconds of the stack's clock (tapi.md 8.4)."""
+    """Provider time-outs in seconds of the stack's clock (rules.md §8.4)."""
 
     command: float = 3.0
     dial: float = 65.0
@@ -107,7 +107,7 @@ class LineConfig:
 
     @property
     def dev_cap_flags(self) -> int:
-        """LINEDEVCAPFLAGS_*: CLOSEDROP plus the accepted dial modifiers (tapi.md 8.5)."""
+        """LINEDEVCAPFLAGS_*: CLOSEDROP plus the accepted dial modifiers (rules.md §8.5)."""
         return C.LINEDEVCAPFLAGS_CLOSEDROP | self.dial_options
 
 

@@ -1,7 +1,7 @@
 """Exact values of the TAPI constants (tapi.h, tapi3if.h, tapi3err.h).
 
 Every name and value is copied from the headers, via the spec digest
-(research/tapi.md section 4, cross-checked against mingw-w64 tapi.h).
+(rules.md §4, cross-checked against mingw-w64 tapi.h).
 
 Signedness follows the C types, so that Python comparisons behave like C ones:
 
@@ -22,7 +22,7 @@ def _long(dword: int) -> int:
     return dword - 0x1_0000_0000 if dword & 0x8000_0000 else dword
 
 
-# --- Versions and special values (tapi.md 1.1) ---
+# --- Versions and special values (rules.md §1.1) ---
 TAPI_VERSION1_0 = 0x00010003
 TAPI_VERSION1_4 = 0x00010004
 TAPI_VERSION2_0 = 0x00020000
@@ -37,7 +37,7 @@ INFINITE = 0xFFFFFFFF  # Win32 (winbase.h): lineGetMessage's dwTimeout that neve
 WM_USER = 0x0400
 TAPI_REPLY = WM_USER + 99
 
-# --- Messages (tapi.md section 3) ---
+# --- Messages (rules.md §3) ---
 LINE_ADDRESSSTATE = 0
 LINE_CALLINFO = 1
 LINE_CALLSTATE = 2
@@ -831,7 +831,7 @@ LINEDEVSTATUSFLAGS_MSGWAIT = 0x00000002
 LINEDEVSTATUSFLAGS_INSERVICE = 0x00000004
 LINEDEVSTATUSFLAGS_LOCKED = 0x00000008
 
-# --- Generic HRESULTs used by the TAPI 3 layer (tapi.md 1.1) ---
+# --- Generic HRESULTs used by the TAPI 3 layer (rules.md §1.1) ---
 S_OK = 0
 S_FALSE = 1
 E_POINTER = _long(0x80004003)

@@ -1,4 +1,4 @@
-"""The three notification options of lineInitializeEx (tapi.md 2.2, 6.6): the I/O side.
+"""The three notification options of lineInitializeEx (rules.md §2.2, 6.6): the I/O side.
 
 The core (tapi.core) only queues each app's messages (`App.queue`) and records which
 queues changed; it never signals. A `Sink` per HLINEAPP, owned by the driver

@@ -26,7 +26,7 @@ Strings are sized as UTF-8 plus the terminating NUL (``"555"`` → 4 bytes, ``""
 size 0). Sizes are those of the 32-bit C structures: every DWORD and handle is 4
 bytes, ``LINEDIALPARAMS``, ``GUID`` and ``SYSTEMTIME`` are 16, no padding.
 
-`fit` applies the rules of W32 "variably sized data structures" (tapi.md 2.5): the
+`fit` applies the rules of W32 "variably sized data structures" (rules.md §2.5): the
 core fills every field, then calls ``fit(struct, api_version=...)``, which
 
 - returns ``LINEERR_STRUCTURETOOSMALL`` (and touches nothing) when ``dwTotalSize`` is

@@ -1,6 +1,6 @@
 """The provider interface: what the core asks of a line device, and what it reports back.
 
-It is shaped like TSPI (tapi.md 2.26, 3): each method of `LineDevice` is the TSPI
+It is shaped like TSPI (rules.md §2.26, 3): each method of `LineDevice` is the TSPI
 function of the same meaning (``open`` ≙ TSPI_lineOpen, ``make_call`` ≙
 TSPI_lineMakeCall, ``close_call`` ≙ TSPI_lineCloseCall …), and `LineEvents` is the
 LINEEVENT / ASYNC_COMPLETION callback. The core knows nothing of AT commands; a modem
@@ -42,7 +42,7 @@ API_HIGH = C.TAPI_VERSION2_2
 class LineCaps:
     """The provider-neutral description of a line device (LINEDEVCAPS, LINEADDRESSCAPS).
 
-    The defaults are the modem values of tapi.md 8.5.
+    The defaults are the modem values of rules.md §8.5.
     """
 
     line_name: str
@@ -102,7 +102,7 @@ class DeviceID:
     """A lineGetID answer: the VARSTRING's dwStringFormat and its value.
 
     For "comm/datamodem" the value is ``(hComm, szDeviceName)``, where hComm is a
-    pyserial-compatible port object (or None) that the provider relays (tapi.md 2.21).
+    pyserial-compatible port object (or None) that the provider relays (rules.md §2.21).
     """
 
     string_format: int
@@ -195,7 +195,7 @@ class LineDevice:
 
     def set_default_media_detection(self, media_modes: int) -> int:
         """TSPI_lineSetDefaultMediaDetection: the union of the OWNER media modes of all
-        opens; 0 means nobody wants incoming calls (tapi.md 6.9)."""
+        opens; 0 means nobody wants incoming calls (rules.md §6.9)."""
         return 0
 
     # -- calls -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The port an application gets from lineGetID("comm/datamodem") (tapi.md 2.21).
+"""The port an application gets from lineGetID("comm/datamodem") (rules.md §2.21).
 
 Windows hands the application a duplicate of the provider's comm handle. linelab hands
 out a `DataPort` instead: a pyserial-compatible object that the modem provider relays.

@@ -1,4 +1,4 @@
-"""The modem service provider: a `LineDevice` that drives an AT modem (tapi.md 8).
+"""The modem service provider: a `LineDevice` that drives an AT modem (rules.md §8).
 
 How it works
 ------------
@@ -12,7 +12,7 @@ How it works
   virtual-time loop makes six rings or an S7 wait take milliseconds;
 - the core's `LineEvents`, to which the dialogue's events are reported as TAPI call
   states, LINE_LINEDEVSTATE(RINGING), LINECALLINFO changes and request completions,
-  following tapi.md 5.2 and 8.4.
+  following rules.md §5.2 and 8.4.
 
 Threads: the TSPI methods are called by the core on application threads with the core
 lock held (and sometimes on the loop thread, from inside a provider event). They never
@@ -75,7 +75,7 @@ from tapi.providers.serialport import (
 
 log = logging.getLogger(__name__)
 
-#: The media mode of an incoming call until it is answered (tapi.md 8.4).
+#: The media mode of an incoming call until it is answered (rules.md §8.4).
 INCOMING_MEDIA = C.LINEMEDIAMODE_UNKNOWN | C.LINEMEDIAMODE_DATAMODEM
 RING_MODE = 1  # LINE_LINEDEVSTATE(RINGING) dwParam2: the only ring mode
 
@@ -96,7 +96,7 @@ class DriverFactory(Protocol):
 
 
 def settings_for(config: LineConfig) -> at.ModemSettings:
-    """The `ModemSettings` of a configured line (tapi.md 8.1)."""
+    """The `ModemSettings` of a configured line (rules.md §8.1)."""
     t = config.timeouts
     return at.ModemSettings(
         reset="ATZ" if config.reset else "",
@@ -113,7 +113,7 @@ def settings_for(config: LineConfig) -> at.ModemSettings:
 
 
 def caps_for(config: LineConfig) -> LineCaps:
-    """The LINEDEVCAPS/LINEADDRESSCAPS of a modem line (tapi.md 8.5)."""
+    """The LINEDEVCAPS/LINEADDRESSCAPS of a modem line (rules.md §8.5)."""
     return LineCaps(line_name=config.name, dev_cap_flags=config.dev_cap_flags)
 
 
@@ -455,7 +455,7 @@ class ModemLine(LineDevice):
         handler = getattr(self, f"_on_{type(event).__name__}")
         handler(event)
 
-    # -- loop: dialogue events (tapi.md 8.4) -----------------------------------------------------
+    # -- loop: dialogue events (rules.md §8.4) ----------------------------------------------------
     def _on_InitDone(self, event: at.InitDone) -> None:
         self._ready = True
         waiting, self._waiting = self._waiting, []
@@ -490,7 +490,7 @@ class ModemLine(LineDevice):
         if call is None:
             htCall = self.events.new_call(self, media_mode=INCOMING_MEDIA)
             if not htCall:
-                self._ignore_rings()  # nobody can own or watch it (tapi.md 6.9)
+                self._ignore_rings()  # nobody can own or watch it (rules.md §6.9)
                 return
             call = self._call = _Call(htCall, outgoing=False, media_mode=INCOMING_MEDIA)
             if self._caller_id is not None:
@@ -686,7 +686,7 @@ class ModemLine(LineDevice):
             return
         self.dialogue.answer()
         self._service()
-        # tapi.md 5.2 DECISION: the reply comes once the modem has gone off-hook (ATA
+        # rules.md §5.2, a linelab decision: the reply comes once the modem has gone off-hook (ATA
         # written); a failure to connect is then DISCONNECTED(UNAVAIL).
         self._complete(request_id, 0)
 

@@ -1,4 +1,4 @@
-"""The AT dialogue of a Unimodem-like modem service provider, without I/O (tapi.md 8).
+"""The AT dialogue of a Unimodem-like modem service provider, without I/O (rules.md §8).
 
 How it works
 ------------
@@ -23,7 +23,7 @@ that a DTR change reaches the port before the bytes that follow it):
 Command mode is parsed line by line (CR and/or LF end a line). After a data-call
 ``CONNECT`` the modem is in data mode: bytes pass through as ``Data`` events, but the
 dialogue still watches for ``<CR><LF>NO CARRIER<CR>`` so that a remote hang-up is never
-lost (tapi.md 2.21). Bytes that might be the start of that pattern are held back for
+lost (rules.md §2.21). Bytes that might be the start of that pattern are held back for
 at most ``HOLDBACK`` seconds.
 
 Every request is accepted only in the states where it makes sense; anything else is
@@ -31,7 +31,7 @@ a bug in the driver and raises `ModemStateError`. A modem that says something od
 never raises: unexpected lines come out as ``Unexpected`` events.
 
 Which TAPI message each event becomes is the driver's business; the mapping of
-tapi.md 8.4 is given by `disconnect_mode` and by the event docstrings.
+rules.md §8.4 is given by `disconnect_mode` and by the event docstrings.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ NO_CARRIER_PATTERN = b"\r\nNO CARRIER\r"
 _MAX_LINE = 256
 
 
-# --- Response classification (tapi.md 8.2) ---
+# --- Response classification (rules.md §8.2) ---
 
 
 class Result(StrEnum):
@@ -120,7 +120,7 @@ class Result(StrEnum):
     OTHER = "OTHER"
 
 
-#: MSS.bResponseState of each result (Responses key, tapi.md 8.2).
+#: MSS.bResponseState of each result (Responses key, rules.md §8.2).
 RESPONSE_STATE: dict[Result, int] = {
     Result.OK: 0x00,
     Result.PROGRESS: 0x01,
@@ -222,7 +222,7 @@ Phase = Literal["dialing", "answering", "connected"]
 
 
 def disconnect_mode(result: Result | str, phase: Phase) -> int:
-    """The LINEDISCONNECTMODE_* for a call that ended with `result` (tapi.md 8.4).
+    """The LINEDISCONNECTMODE_* for a call that ended with `result` (rules.md §8.4).
 
     `result` may also be "TIMEOUT" (no answer within the provider time-out) or "DCD"
     (carrier lost). NO CARRIER before CONNECT is UNAVAIL; after CONNECT it is NORMAL.
@@ -256,7 +256,7 @@ class InitDone:
 @dataclass(frozen=True)
 class InitFailed:
     """An init command failed (`response` is the line, or "TIMEOUT"). A pending
-    lineMakeCall/lineAnswer completes with LINEERR_OPERATIONFAILED (tapi.md 8.3)."""
+    lineMakeCall/lineAnswer completes with LINEERR_OPERATIONFAILED (rules.md §8.3)."""
 
     command: str
     response: str
@@ -292,7 +292,7 @@ class CallerID:
 
 @dataclass(frozen=True)
 class RingsStopped:
-    """No RING for `ring_timeout` while offering: the caller gave up (IDLE, tapi.md 8.4)."""
+    """No RING for `ring_timeout` while offering: the caller gave up (IDLE, rules.md §8.4)."""
 
 
 @dataclass(frozen=True)
@@ -421,7 +421,7 @@ def parse_caller_id(items: list[tuple[str, str]]) -> CallerID:
 
 @dataclass(frozen=True)
 class ModemSettings:
-    """Per-line provider settings (tapi.md 8.1), with the time-outs of 8.4 in seconds."""
+    """Per-line provider settings (rules.md §8.1), with the time-outs of 8.4 in seconds."""
 
     reset: str = "ATZ"  # Settings\Reset; "AT&F" also works; "" = no reset
     init: tuple[str, ...] = ("ATE0V1&C1&D2",)  # Init\1..n, each must answer OK

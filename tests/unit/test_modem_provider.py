@@ -330,7 +330,7 @@ def test_incoming_call_rings_caller_id_answer(rig: Rig) -> None:
     assert rig.line.answer(5, 101, None) == 0
     rig.run(0.1)
     assert rig.port.commands == ["ATA"]
-    assert rig.ev.take() == [("reply", 5, 0)]  # off-hook: the reply (tapi.md 5.2)
+    assert rig.ev.take() == [("reply", 5, 0)]  # off-hook: the reply (rules.md §5.2)
     rig.port.inject("\r\nCONNECT 14400\r\n")
     rig.run(0.1)
     assert rig.ev.take() == [

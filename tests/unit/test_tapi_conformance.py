@@ -1,4 +1,4 @@
-"""The conformance cases of tapi.md section 7 (TAPI 2 rows), one parametrized table.
+"""The conformance cases of docs/rules.md §7 (TAPI 2 rows), one parametrized table.
 
 Each case builds its own stack on a scripted FakeLine and checks exactly the return
 codes and messages the table names (and that nothing else is queued).
@@ -6,7 +6,9 @@ codes and messages the table names (and that nothing else is queued).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from tapi_helpers import (
@@ -27,12 +29,15 @@ from tapi.providers.base import LineCaps
 from tapi.providers.fake import FakeLine
 from tapi.structs import LINECALLPARAMS, LINEDEVCAPS, VARSTRING
 
-CASES: dict[int, Callable[[], None]] = {}
+RULES = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
+
+#: case number -> (its name in docs/rules.md §7, the check)
+CASES: dict[int, tuple[str, Callable[[], None]]] = {}
 
 
-def case(number: int) -> Callable[[Callable[[], None]], Callable[[], None]]:
+def case(number: int, name: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
     def register(fn: Callable[[], None]) -> Callable[[], None]:
-        CASES[number] = fn
+        CASES[number] = (name, fn)
         return fn
 
     return register
@@ -54,7 +59,7 @@ def _connected_call(line: FakeLine | None = None) -> tuple[tapi.Stack, FakeLine,
     return s, line, a, hc
 
 
-@case(2)
+@case(2, "lineInitialize-null-handle-pointer")
 def case_2() -> None:
     s = stack_with()
     assert s.lineInitialize(None, None, None, lphLineApp=None, lpdwNumDevs=None)[0] == (
@@ -62,14 +67,14 @@ def case_2() -> None:
     )
 
 
-@case(4)
+@case(4, "lineInitialize-null-numdevs")
 def case_4() -> None:
     s = stack_with()
     rc, h, n = s.lineInitialize(None, _cb, None, lpdwNumDevs=None)
     assert (rc, h, n) == (C.LINEERR_INVALPOINTER, None, None)
 
 
-@case(6)
+@case(6, "lineShutdown-null-handle")
 def case_6() -> None:
     s = stack_with()
     rc, h, n = s.lineInitialize(None, _cb, "app")
@@ -78,14 +83,14 @@ def case_6() -> None:
     assert s.lineShutdown(h) == 0  # type: ignore[arg-type]
 
 
-@case(8)
+@case(8, "getmessage-empty-poll-fails")
 def case_8() -> None:
     s = stack_with()
     a = EventApp(s)
     assert s.lineGetMessage(a.h, 0) == (C.LINEERR_OPERATIONFAILED, None)
 
 
-@case(10)
+@case(10, "event-fd-readable-while-queued")
 def case_10() -> None:
     import select
 
@@ -100,7 +105,7 @@ def case_10() -> None:
     assert select.select([a.hEvent], [], [], 0)[0] == []
 
 
-@case(12)
+@case(12, "negotiate-no-overlap")
 def case_12() -> None:
     s = stack_with()
     a = EventApp(s)
@@ -108,7 +113,7 @@ def case_12() -> None:
     assert (rc, v, ext) == (C.LINEERR_INCOMPATIBLEAPIVERSION, None, None)
 
 
-@case(14)
+@case(14, "devcaps-too-small")
 def case_14() -> None:
     s = stack_with()
     a = EventApp(s)
@@ -116,7 +121,7 @@ def case_14() -> None:
     assert (rc, caps) == (C.LINEERR_STRUCTURETOOSMALL, None)
 
 
-@case(16)
+@case(16, "open-none-with-owner")
 def case_16() -> None:
     s = stack_with()
     a = EventApp(s)
@@ -124,7 +129,7 @@ def case_16() -> None:
     assert (rc, h) == (C.LINEERR_INVALPRIVSELECT, None)
 
 
-@case(18)
+@case(18, "open-owner-video-on-modem")
 def case_18() -> None:
     s = stack_with()
     a = EventApp(s)
@@ -132,7 +137,7 @@ def case_18() -> None:
     assert rc == C.LINEERR_INVALMEDIAMODE
 
 
-@case(20)
+@case(20, "devstate-open-close-to-watcher-only")
 def case_20() -> None:
     s = stack_with()
     a, b = EventApp(s, "A"), EventApp(s, "B")
@@ -147,7 +152,7 @@ def case_20() -> None:
     assert b.messages() == []
 
 
-@case(22)
+@case(22, "makecall-reply-before-callstate")
 def case_22() -> None:
     line = FakeLine(auto=False)
     s = stack_with(line)
@@ -166,7 +171,7 @@ def case_22() -> None:
     ]
 
 
-@case(24)
+@case(24, "makecall-prompt-modifier")
 def case_24() -> None:
     s = stack_with()
     a = EventApp(s)
@@ -175,13 +180,13 @@ def case_24() -> None:
     assert a.messages() == []
 
 
-@case(26)
+@case(26, "dial-when-connected")
 def case_26() -> None:
     s, _line, _a, hc = _connected_call()
     assert s.lineDial(hc, "1", 0) == C.LINEERR_INVALCALLSTATE
 
 
-@case(28)
+@case(28, "close-suppresses-makecall-reply")
 def case_28() -> None:
     line = FakeLine(auto=False)
     s = stack_with(line)
@@ -195,7 +200,7 @@ def case_28() -> None:
     assert s.lineGetCallInfo(hc)[0] == C.LINEERR_INVALCALLHANDLE
 
 
-@case(30)
+@case(30, "busy-then-drop-then-deallocate")
 def case_30() -> None:
     line = FakeLine()
     s = stack_with(line)
@@ -216,13 +221,13 @@ def case_30() -> None:
     assert s.lineDeallocateCall(hc) == 0
 
 
-@case(32)
+@case(32, "sole-owner-deallocate-live-call")
 def case_32() -> None:
     s, _line, _a, hc = _connected_call()
     assert s.lineDeallocateCall(hc) == C.LINEERR_INVALCALLSTATE
 
 
-@case(34)
+@case(34, "deallocate-twice")
 def case_34() -> None:
     s, _line, _a, hc = _connected_call()
     assert s.lineDrop(hc) > 0
@@ -230,14 +235,14 @@ def case_34() -> None:
     assert s.lineDeallocateCall(hc) == C.LINEERR_INVALCALLHANDLE
 
 
-@case(36)
+@case(36, "drop-idle-call")
 def case_36() -> None:
     s, _line, _a, hc = _connected_call()
     assert s.lineDrop(hc) > 0
     assert s.lineDrop(hc) == C.LINEERR_INVALCALLSTATE
 
 
-@case(38)
+@case(38, "monitor-deallocate-tells-owner")
 def case_38() -> None:
     line = FakeLine()
     s = stack_with(line)
@@ -256,7 +261,7 @@ def case_38() -> None:
     assert b.messages() == []
 
 
-@case(40)
+@case(40, "api14-app-gets-no-appnewcall")
 def case_40() -> None:
     line = FakeLine()
     s = stack_with(line)
@@ -269,7 +274,7 @@ def case_40() -> None:
     assert hline_of(s, msgs[0][1]) == hL and ht
 
 
-@case(42)
+@case(42, "accept-twice")
 def case_42() -> None:
     line = FakeLine()
     s = stack_with(line)
@@ -281,7 +286,7 @@ def case_42() -> None:
     assert s.lineAccept(hc) == C.LINEERR_INVALCALLSTATE
 
 
-@case(44)
+@case(44, "caller-gives-up-idle-directly")
 def case_44() -> None:
     line = FakeLine()
     s = stack_with(line)
@@ -295,7 +300,7 @@ def case_44() -> None:
     assert b.messages() == [("LINE_CALLSTATE", hcB, C.LINECALLSTATE_IDLE, 0, 0)]
 
 
-@case(46)
+@case(46, "shutdown-drops-call-and-closes-port")
 def case_46() -> None:
     s, line, a, hc = _connected_call()
     hL = hline_of(s, hc)
@@ -311,13 +316,13 @@ def case_46() -> None:
     other.shutdown()
 
 
-@case(48)
+@case(48, "set-privilege-none")
 def case_48() -> None:
     s, _line, _a, hc = _connected_call()
     assert s.lineSetCallPrivilege(hc, C.LINECALLPRIVILEGE_NONE) == C.LINEERR_INVALCALLPRIVILEGE
 
 
-@case(50)
+@case(50, "getnewcalls-select-call")
 def case_50() -> None:
     s = stack_with()
     a = EventApp(s)
@@ -325,13 +330,13 @@ def case_50() -> None:
     assert s.lineGetNewCalls(hL, 0, C.LINECALLSELECT_CALL)[0] == C.LINEERR_INVALCALLSELECT
 
 
-@case(52)
+@case(52, "handoff-unknown-target")
 def case_52() -> None:
     s, _line, _a, hc = _connected_call()
     assert s.lineHandoff(hc, "nosuch.exe", 0) == C.LINEERR_TARGETNOTFOUND
 
 
-@case(54)
+@case(54, "getid-comm-datamodem")
 def case_54() -> None:
     s = stack_with(FakeLine(port_name="/dev/ttyS7"))
     a = EventApp(s)
@@ -343,7 +348,7 @@ def case_54() -> None:
     assert vs.String == b"\0\0\0\0/dev/ttyS7\0"
 
 
-@case(56)
+@case(56, "getid-unknown-class")
 def case_56() -> None:
     s = stack_with()
     a = EventApp(s)
@@ -353,20 +358,20 @@ def case_56() -> None:
     )
 
 
-@case(58)
+@case(58, "register-bad-request-mode")
 def case_58() -> None:
     s = stack_with()
     a = EventApp(s)
     assert s.lineRegisterRequestRecipient(a.h, 0, 0x00000008, 1) == C.LINEERR_INVALREQUESTMODE
 
 
-@case(60)
+@case(60, "requestmakecall-no-recipient")
 def case_60() -> None:
     s = stack_with()
     assert s.tapiRequestMakeCall("5551234", "app", "Bob", "") == C.TAPIERR_NOREQUESTRECIPIENT
 
 
-@case(62)
+@case(62, "requestmakecall-after-recipient-shutdown")
 def case_62() -> None:
     s = stack_with()
     a = EventApp(s)
@@ -376,7 +381,7 @@ def case_62() -> None:
     assert s.tapiRequestMakeCall("5551234", "app", "Bob", "") == C.TAPIERR_NOREQUESTRECIPIENT
 
 
-@case(64)
+@case(64, "numrings-is-the-minimum")
 def case_64() -> None:
     s = stack_with()
     a, b = EventApp(s, "A"), EventApp(s, "B")
@@ -386,7 +391,7 @@ def case_64() -> None:
     assert s.lineGetNumRings(hLA, 0) == (0, 3)
 
 
-@case(66)
+@case(66, "rings-without-status-messages")
 def case_66() -> None:
     line = FakeLine()
     s = stack_with(line)
@@ -397,7 +402,7 @@ def case_66() -> None:
     assert [m[0] for m in a.messages()] == ["LINE_APPNEWCALL", "LINE_CALLSTATE"]
 
 
-@case(68)
+@case(68, "device-removed")
 def case_68() -> None:
     line = FakeLine()
     s = stack_with(line)
@@ -419,9 +424,18 @@ def test_every_tapi2_case_of_section_7_is_here() -> None:
     assert sorted(CASES) == list(range(2, 69, 2))
 
 
-@pytest.mark.parametrize("number", sorted(CASES))
+def test_each_case_has_its_row_and_name_in_the_rules() -> None:
+    rows = dict(re.findall(r"^\| (\d+) \| `([^`]+)` \|", RULES.read_text(), re.MULTILINE))
+    assert {n: name for n, (name, _) in CASES.items()} == {
+        int(n): name for n, name in rows.items() if int(n) in CASES
+    }
+
+
+@pytest.mark.parametrize(
+    "number", sorted(CASES), ids=[f"case{n:02d}-{CASES[n][0]}" for n in sorted(CASES)]
+)
 def test_conformance_case(number: int) -> None:
-    CASES[number]()
+    CASES[number][1]()
 
 
 def test_caps_with_dial_options_accept_the_modifiers() -> None:
