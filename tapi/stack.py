@@ -389,6 +389,10 @@ class _StackEvents:
         with self._locked() as core:
             core.run_event(lambda: core.ev_device_created(line))
 
+    def provider_error(self, line: LineDevice, text: str) -> None:
+        with self._locked() as core:
+            core.ev_provider_error(line, text)
+
 
 _LIVE: weakref.WeakSet[Stack] = weakref.WeakSet()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,34 @@ from tapi.stack import live_stacks, using_stack
 
 
 @pytest.fixture(autouse=True)
-def tapi_default_stack(request: pytest.FixtureRequest) -> Iterator[tapi.Stack]:
+def no_provider_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tapi.Stack]]:
+    """Fail a test that leaves a provider fault unexamined: every `tapi.Stack` created
+    during the test must end it with an empty `provider_errors` (a line's own error
+    list, `LineDevice.errors`, is reported there too). A test that provokes a fault on
+    purpose asserts it and clears the list (``stack.provider_errors.clear()``)."""
+    created: list[tapi.Stack] = []
+    init = tapi.Stack.__init__
+
+    def tracking_init(self: tapi.Stack, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        created.append(self)
+
+    monkeypatch.setattr(tapi.Stack, "__init__", tracking_init)
+    yield created
+    left = [(i, list(s.provider_errors)) for i, s in enumerate(created) if s.provider_errors]
+    created.clear()
+    if left:
+        pytest.fail(
+            "provider faults nobody examined (assert them, then clear "
+            "stack.provider_errors): " + "; ".join(f"stack #{i}: {errors}" for i, errors in left),
+            pytrace=False,
+        )
+
+
+@pytest.fixture(autouse=True)
+def tapi_default_stack(
+    request: pytest.FixtureRequest, no_provider_errors: list[tapi.Stack]
+) -> Iterator[tapi.Stack]:
     """A fresh, empty default TAPI stack for each test, so module-level flat functions
     never share state between tests (tests add lines with
     ``tapi_default_stack.add_provider(...)``; inside a hypothesis example use

@@ -322,7 +322,11 @@ class CoreState:
         rc = call.device.line.drop(rid, call.htCall, None)
         if rc < 0:
             self.requests.pop(rid, None)
-            log.warning("provider refused to drop call %d: %s", call.htCall, C.result_name(rc))
+            self.provider_errors.append(
+                f"device {call.device.device_id}: refused to drop call {call.htCall} "
+                f"nobody owns any more: {C.result_name(rc)}"
+            )
+            log.warning("%s", self.provider_errors[-1])
 
     def close_phys_call(self, call: PhysCall) -> None:
         """TSPI_lineCloseCall: the last handle is gone (R3)."""
@@ -551,6 +555,13 @@ class CoreState:
         self.post(
             line.app, Msg(line.hLine, C.LINE_CLOSE, line.callback_instance, 0, 0, 0, line=line)
         )
+
+    def ev_provider_error(self, line: LineDevice, text: str) -> None:
+        """A provider's fault report: kept in `provider_errors` (and logged)."""
+        device = self.device_of(line)
+        where = f"device {device.device_id}" if device is not None else line.caps().line_name
+        self.provider_errors.append(f"{where}: {text}")
+        log.warning("%s", self.provider_errors[-1])
 
     def ev_device_removed(self, line: LineDevice) -> None:
         device = self.device_of(line)

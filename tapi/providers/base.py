@@ -148,6 +148,11 @@ class LineEvents(Protocol):
     def device_created(self, line: LineDevice) -> None:
         """A new device appeared (LINE_CREATE)."""
 
+    def provider_error(self, line: LineDevice, text: str) -> None:
+        """The provider found a fault in itself or its device (an exception in its
+        code, a port that failed, a modem that refused its init): the stack records it
+        in `Stack.provider_errors`, where tests and operators see it."""
+
 
 class LineDevice:
     """One line device of a provider. Subclasses override the TSPI methods they support;
@@ -157,6 +162,8 @@ class LineDevice:
         self._caps = caps
         self.events: LineEvents | None = None
         self.loop_getter: Callable[[], asyncio.AbstractEventLoop] | None = None
+        #: Faults this device reported (`report_error`), oldest first.
+        self.errors: list[str] = []
 
     # -- set-up ----------------------------------------------------------------------------
     def attach(
@@ -165,6 +172,14 @@ class LineDevice:
         """Called once by the core when the device is registered."""
         self.events = events
         self.loop_getter = loop_getter
+
+    def report_error(self, text: str) -> None:
+        """Record a fault in `errors` and report it to the stack (`provider_error`)."""
+        self.errors.append(text)
+        # An events object written before provider_error existed may lack it.
+        report = getattr(self.events, "provider_error", None)
+        if report is not None:
+            report(self, text)
 
     def caps(self) -> LineCaps:
         """TSPI_lineGetDevCaps / TSPI_lineGetAddressCaps."""

@@ -228,7 +228,7 @@ class ModemLine(LineDevice):
             fn(*args)
         except Exception as exc:  # a bug here must not leave apps waiting forever
             log.exception("%s: provider error", self.config.name)
-            self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.report_error(f"{type(exc).__name__}: {exc}")
             self._port_gone(f"provider error: {exc}")
 
     @property
@@ -378,7 +378,7 @@ class ModemLine(LineDevice):
 
     def _fail(self, reason: str, error: int) -> None:
         log.warning("%s: %s", self.config.name, reason)
-        self.errors.append(reason)
+        self.report_error(reason)
         self._want_open = False
         call = self._call
         if call is not None:
@@ -465,7 +465,7 @@ class ModemLine(LineDevice):
     def _on_InitFailed(self, event: at.InitFailed) -> None:
         reason = f"init failed: {event.command} -> {event.response}"
         log.warning("%s: %s", self.config.name, reason)
-        self.errors.append(reason)
+        self.report_error(reason)
         self._ready = False
         self._waiting.clear()
         call = self._call
@@ -586,7 +586,7 @@ class ModemLine(LineDevice):
 
     def _on_HangupFailed(self, event: at.HangupFailed) -> None:
         if not self._want_open:  # closing anyway: DTR low and close is all that is left
-            self.errors.append(f"hang-up failed while closing: {event.reason}")
+            self.report_error(f"hang-up failed while closing: {event.reason}")
             self._end_call()
             self._stop_port()
             return
@@ -637,7 +637,7 @@ class ModemLine(LineDevice):
         try:
             self.dialogue.dial(number or None, partial=partial, voice=voice)
         except at.ModemStateError as exc:
-            self.errors.append(str(exc))
+            self.report_error(str(exc))
             self._complete_request(call, call.dial_request or 0, C.LINEERR_OPERATIONFAILED)
             call.dial_request = None
             call.closed = True

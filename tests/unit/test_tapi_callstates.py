@@ -83,3 +83,4 @@ def test_a_provider_reporting_a_bad_transition_is_refused_and_recorded() -> None
     line.state(ht_of(s, hc), C.LINECALLSTATE_CONNECTED)
     assert a.messages() == []
     assert s.provider_errors and "IDLE" in s.provider_errors[-1]
+    s.provider_errors.clear()  # examined: the fixture fails a test that leaves one
