@@ -18,6 +18,7 @@ Placement as in the shared floors: server or modem on cpu0, client on cpu1 (task
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 from collections.abc import Callable
 
@@ -27,7 +28,10 @@ ROWS = (
     ("c", "C pty_responder (blocking read/write)"),
     ("asyncio", "Python asyncio responder (add_reader, no parsing)"),
     ("modem", "linelab modem, generic profile, E0"),
+    ("modem.uvloop", "the same, --loop uvloop"),
 )
+# uvloop rows run when it is installed (pip install 'linelab[fast]').
+UVLOOP = importlib.util.find_spec("uvloop") is not None
 SERVER_CPU, CLIENT_CPU = 0, 1
 PCTS = ("p50", "p90", "p99")
 
@@ -49,9 +53,12 @@ def modem_row(
     linelab: list[str],
     client: Callable[[str], list[str]],
     profile: str | None,
+    loop: str = "asyncio",
 ) -> None:
+    key = "modem" if loop == "asyncio" else f"modem.{loop}"
+
     def go() -> None:
-        extra = ["--profile", profile] if profile else []
+        extra = ["--loop", loop] + (["--profile", profile] if profile else [])
         with bl.modem_process(linelab, ["modem"], SERVER_CPU, extra) as running:
             link = next(iter(running.ready))
             setup = bl.SlaveClient(link)
@@ -61,9 +68,9 @@ def modem_row(
             finally:
                 setup.close()
         for p in PCTS:
-            results.add(rnd, f"modem.{p}", r[f"{p}_us"])
+            results.add(rnd, f"{key}.{p}", r[f"{p}_us"])
 
-    results.attempt(rnd, "modem", go)
+    results.attempt(rnd, key, go)
 
 
 def report(results: bl.Results, n: int, rounds: int) -> str:
@@ -78,12 +85,16 @@ def report(results: bl.Results, n: int, rounds: int) -> str:
     for p in PCTS:
         head += [f"{p} µs", "min-max"]
     ratio_rows = []
-    for den, label in (("c", "C responder"), ("asyncio", "asyncio responder")):
+    for num, den, label in (
+        ("modem", "c", "linelab modem / C responder"),
+        ("modem", "asyncio", "linelab modem / asyncio responder"),
+        ("modem.uvloop", "c", "linelab modem on uvloop / C responder"),
+    ):
         cells = []
         for p in PCTS:
-            med, span = results.ratio_cell(f"modem.{p}", f"{den}.{p}")
+            med, span = results.ratio_cell(f"{num}.{p}", f"{den}.{p}")
             cells += [bl.times(med), span]
-        ratio_rows.append([f"linelab modem / {label}", *cells])
+        ratio_rows.append([label, *cells])
     ratio_head = ["ratio (within each round, median over rounds)"]
     for p in PCTS:
         ratio_head += [p, "min-max"]
@@ -125,6 +136,8 @@ def main() -> int:
         for key, cmd in servers.items():
             floor_row(results, rnd, key, cmd, client)
         modem_row(results, rnd, linelab, client, args.profile)
+        if UVLOOP:
+            modem_row(results, rnd, linelab, client, args.profile, "uvloop")
     print(report(results, n, rounds))
     bl.write_json(args.json, "modem_latency", results, {"n": n, "rounds": rounds})
     return 1 if results.failed else 0

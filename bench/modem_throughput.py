@@ -20,11 +20,15 @@ modem slow: MiB/s is a rate, so the ratio stays meaningful).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import time
 from typing import Any
 
 import benchlib as bl
+
+# uvloop rows run when it is installed (pip install 'linelab[fast]').
+UVLOOP = importlib.util.find_spec("uvloop") is not None
 
 CHUNK = 65536
 # Seconds allowed per MiB through the modem (a deadline, far above what it needs).
@@ -53,9 +57,14 @@ def floor_row(
     results.attempt(rnd, key, go)
 
 
-def modem_row(results: bl.Results, rnd: int, linelab: list[str], exe: str, mib: int) -> None:
+def modem_row(
+    results: bl.Results, rnd: int, linelab: list[str], exe: str, mib: int, loop: str = "asyncio"
+) -> None:
+    key = "modem" if loop == "asyncio" else f"modem.{loop}"
+
     def go() -> None:
-        with bl.modem_process(linelab, ["A=1001", "B=1002"], None) as running:
+        extra = ["--loop", loop]
+        with bl.modem_process(linelab, ["A=1001", "B=1002"], None, extra) as running:
             link_a, link_b = list(running.ready)
             a, b = bl.SlaveClient(link_a), bl.SlaveClient(link_b)
             try:
@@ -68,7 +77,7 @@ def modem_row(results: bl.Results, rnd: int, linelab: list[str], exe: str, mib: 
                 # the rest of the result line ("CONNECT 33600\r\n")
                 a.expect(b"\r\n", 5.0)
                 b.expect(b"\r\n", 5.0)
-                results.add(rnd, "modem.connect_s", time.monotonic() - started)
+                results.add(rnd, f"{key}.connect_s", time.monotonic() - started)
                 r = bl.run_json(
                     [exe, link_a, link_b, str(CHUNK), str(mib)],
                     timeout=60.0 + MODEM_SECONDS_PER_MIB * mib,
@@ -78,9 +87,9 @@ def modem_row(results: bl.Results, rnd: int, linelab: list[str], exe: str, mib: 
                 b.close()
         if not r["ok"]:
             raise RuntimeError("byte count or sum check failed")
-        results.add(rnd, "modem", mib_per_s(r))
+        results.add(rnd, key, mib_per_s(r))
 
-    results.attempt(rnd, "modem", go)
+    results.attempt(rnd, key, go)
 
 
 def report(results: bl.Results, mib: int, modem_mib: int, rounds: int) -> str:
@@ -89,6 +98,7 @@ def report(results: bl.Results, mib: int, modem_mib: int, rounds: int) -> str:
         ("c", f"C pty_relay (poll, 64 KiB buffer), {mib} MiB"),
         ("asyncio", f"Python asyncio relay (add_reader/add_writer), {mib} MiB"),
         ("modem", f"linelab modem A ⇄ exchange ⇄ modem B, online, {modem_mib} MiB"),
+        ("modem.uvloop", f"the same, --loop uvloop, {modem_mib} MiB"),
     )
     for key, label in labels:
         rows.append([label, *results.cell(key)])
@@ -96,6 +106,8 @@ def report(results: bl.Results, mib: int, modem_mib: int, rounds: int) -> str:
     for num, den, label in (
         ("modem", "c", "linelab modem / C relay"),
         ("modem", "asyncio", "linelab modem / asyncio relay"),
+        ("modem.uvloop", "c", "linelab modem on uvloop / C relay"),
+        ("modem.uvloop", "modem", "linelab modem: uvloop / default loop"),
         ("asyncio", "c", "asyncio relay / C relay"),
     ):
         ratio, span = results.ratio_cell(num, den)
@@ -147,6 +159,8 @@ def main() -> int:
         for key, cmd in servers.items():
             floor_row(results, rnd, key, cmd, exe, mib)
         modem_row(results, rnd, linelab, exe, modem_mib)
+        if UVLOOP:
+            modem_row(results, rnd, linelab, exe, modem_mib, "uvloop")
     print(report(results, mib, modem_mib, rounds))
     settings = {"mib": mib, "modem_mib": modem_mib, "rounds": rounds, "chunk": CHUNK}
     bl.write_json(args.json, "modem_throughput", results, settings)

@@ -139,9 +139,10 @@ class _Session(asyncio.Protocol):
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        # A stream transport (uvloop's is not an asyncio.Transport subclass, so no
+        # isinstance check: it has the same methods).
+        transport = self.transport = cast(asyncio.Transport, base)
         if self.modem.port is not None:
             log.warning("rfc2217 %s: refusing a second client", self.modem.name)
             transport.close()

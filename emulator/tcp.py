@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 from emulator.host import ModemHost
 from emulator.line import (
@@ -85,9 +85,10 @@ class _Bridge(asyncio.Protocol):
 
     # -- the socket side ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=SEND_LIMIT)
+        # A stream transport (uvloop's is not an asyncio.Transport subclass, so no
+        # isinstance check: it has the same methods).
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=SEND_LIMIT)
 
     def data_received(self, data: bytes) -> None:
         self._held += data

@@ -413,9 +413,31 @@ async def serve(plan: Plan, stop: asyncio.Event) -> None:
             close()
 
 
+#: Event loops `linelab modem --loop` can run on: the standard one, and uvloop when it
+#: is installed (``pip install linelab[fast]``).
+LOOPS = ("asyncio", "uvloop")
+LOOP_ENV = "LINELAB_LOOP"
+
+
+def new_loop(name: str) -> asyncio.AbstractEventLoop:
+    """A fresh event loop of the named kind; ModemCommandError if it is unavailable."""
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise ModemCommandError(
+                "--loop uvloop needs uvloop: pip install 'linelab[fast]'"
+            ) from None
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        return loop
+    if name != "asyncio":
+        raise ModemCommandError(f"unknown event loop {name!r} (one of {', '.join(LOOPS)})")
+    return asyncio.new_event_loop()
+
+
 def run(args: argparse.Namespace) -> int:
     plan = make_plan(args)
-    loop = asyncio.new_event_loop()
+    loop = new_loop(args.loop)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -522,4 +544,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="hang up the pty (SIGHUP to its session) when DCD drops, unless CLOCAL is set",
     )
     parser.add_argument("--control", metavar="PATH", help="control socket path")
+    parser.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default=os.environ.get(LOOP_ENV) or "asyncio",
+        help=f"the event loop: asyncio, or uvloop (pip install 'linelab[fast]') "
+        f"(default: ${LOOP_ENV}, else asyncio)",
+    )
     parser.set_defaults(func=run)
