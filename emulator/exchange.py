@@ -130,12 +130,12 @@ class PlacedCall:
             self._listeners.remove(callback)
 
     def cancel(self) -> None:
-        """Hang up now (a no-op once ended)."""
-        if not self.ended:
-            self._give_up = "cancelled"
-            self._give_up_at = self.end.clock.now()
-            if self.line is not None:
-                self.line.exchange._notify()
+        """Hang up now (a no-op once ended): the call has ended when this returns.
+        Call it from the exchange's thread, outside event delivery."""
+        if not self.ended and self.line is not None:
+            self._finish("cancelled")
+            self.line.exchange._hangup(self.line)
+            self._changed()
 
     def status(self) -> dict[str, object]:
         """A JSON-able summary (the control socket's answer)."""
