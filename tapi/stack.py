@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from linelab.errors import LinelabError
 from linelab.vtime import RealTime, TimeSource
 from tapi import constants as C
 from tapi.core.args import OUT
@@ -84,12 +86,16 @@ class Stack:
         time: TimeSource | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         ce: bool = False,
+        config_error: str | None = None,
     ) -> None:
         self.time: TimeSource = time if time is not None else RealTime()
         self.ce = ce
         self._cond = threading.Condition(threading.RLock())
         self._events = _StackEvents(self)
         self._core = TapiCore(self.time, ce=ce, attach=self._attach)
+        # A configuration that could not be read: lineInitialize(Ex) answer
+        # LINEERR_INIFILECORRUPT and log this located message (never raise).
+        self._core.config_error = config_error
         self._sinks: dict[int, Sink] = {}
         self._external_loop = loop
         self._own_loop: asyncio.AbstractEventLoop | None = None
@@ -414,7 +420,13 @@ def get_default_stack() -> Stack:
         if _default is None:
             from tapi.config import default_stack
 
-            _default = default_stack()
+            try:
+                _default = default_stack()
+            except LinelabError as exc:
+                # The flat API never raises for a caller's mistake: a bad or missing
+                # configuration is LINEERR_INIFILECORRUPT from lineInitialize(Ex).
+                logging.getLogger("tapi").error("line configuration: %s", exc)
+                _default = Stack(config_error=str(exc))
         return _default
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 
 from tapi import constants as C
@@ -30,6 +31,8 @@ from tapi.structs import (
     VarStruct,
     fit,
 )
+
+log = logging.getLogger("tapi.core")
 
 S = TypeVar("S", bound=VarStruct)
 
@@ -181,6 +184,9 @@ class LineFunctions(CoreState):
         """TAPI 1.x initialisation: lineInitializeEx with the hidden-window (callback)
         option. Returns (rc, hLineApp, dwNumDevs)."""
         with self.op():
+            if self.config_error is not None:
+                log.error("lineInitialize: the line configuration: %s", self.config_error)
+                return C.LINEERR_INIFILECORRUPT, None, None
             if lphLineApp is None or lpdwNumDevs is None or not callable(lpfnCallback):
                 return C.LINEERR_INVALPOINTER, None, None
             if lpszAppName is not None and not is_text(lpszAppName):
@@ -208,6 +214,9 @@ class LineFunctions(CoreState):
         params come back with the sizes filled in (the driver adds hEvent for USEEVENT)."""
         fail = (None, None, None, None)
         with self.op():
+            if self.config_error is not None:
+                log.error("lineInitializeEx: the line configuration: %s", self.config_error)
+                return (C.LINEERR_INIFILECORRUPT, *fail)
             params = lpLineInitializeExParams
             if lphLineApp is None or lpdwNumDevs is None or not is_dword(dwAPIVersion):
                 return (C.LINEERR_INVALPOINTER, *fail)

@@ -116,6 +116,10 @@ class CoreState:
         self.recipients: list[App] = []
         self.notified_recipient: App | None = None
         self.provider_errors: list[str] = []
+        #: Why the line configuration could not be read (file, line and key), when it
+        #: could not: lineInitialize(Ex) then answer LINEERR_INIFILECORRUPT, as TAPI
+        #: does for a corrupt telephony configuration.
+        self.config_error: str | None = None
         self.outbox = Outbox()
         self._depth = 0
         self._deferred: deque[Callable[[], None]] = deque()
