@@ -176,11 +176,6 @@ class VarStruct:
             if var.since <= api_version
         ]
 
-    def needed_size(self, api_version: int = TAPI_CURRENT_VERSION) -> int:
-        """Bytes needed for the fixed part plus every variable member."""
-        parts = self.variable_parts(api_version)
-        return self.fixed_size(api_version) + sum(len(data) for _, data in parts)
-
 
 def fit(
     struct: VarStruct,

@@ -37,10 +37,6 @@ def is_dword(value: object) -> bool:
     return type(value) is int and 0 <= value <= 0xFFFFFFFF
 
 
-def is_handle(value: object) -> bool:
-    return type(value) is int
-
-
 def lookup(table: dict[int, T], key: object) -> T | None:
     """`table[key]`, or None for a missing or ill-typed key (a stale/garbage handle)."""
     if type(key) is not int:
