@@ -354,7 +354,7 @@ class _StackEvents:
 
     def completion(self, request_id: int, result: int) -> None:
         with self._locked() as core:
-            core.run_event(lambda: core.ev_completion(request_id, result))
+            core.run_event(lambda: core.events.completion(request_id, result))
 
     def new_call(
         self,
@@ -367,37 +367,37 @@ class _StackEvents:
     ) -> int:
         # Pure bookkeeping with no messages, so it runs at once even inside a TSPI call.
         with self._stack._cond:
-            return self._stack._core.ev_new_call(line, address_id, media_mode, origin, reason)
+            return self._stack._core.events.new_call(line, address_id, media_mode, origin, reason)
 
     def call_state(self, htCall: int, state: int, mode: int = 0, media_mode: int = 0) -> None:
         with self._locked() as core:
-            core.run_event(lambda: core.ev_call_state(htCall, state, mode, media_mode))
+            core.run_event(lambda: core.events.call_state(htCall, state, mode, media_mode))
 
     def call_info(self, htCall: int, changed: int, **values: Any) -> None:
         with self._locked() as core:
-            core.run_event(lambda: core.ev_call_info(htCall, changed, values))
+            core.run_event(lambda: core.events.call_info(htCall, changed, values))
 
     def line_devstate(
         self, line: LineDevice, state: int, param2: int = 0, param3: int = 0
     ) -> None:
         with self._locked() as core:
-            core.run_event(lambda: core.ev_line_devstate(line, state, param2, param3))
+            core.run_event(lambda: core.events.line_devstate(line, state, param2, param3))
 
     def line_closed(self, line: LineDevice) -> None:
         with self._locked() as core:
-            core.run_event(lambda: core.ev_line_closed(line))
+            core.run_event(lambda: core.events.line_closed(line))
 
     def device_removed(self, line: LineDevice) -> None:
         with self._locked() as core:
-            core.run_event(lambda: core.ev_device_removed(line))
+            core.run_event(lambda: core.events.device_removed(line))
 
     def device_created(self, line: LineDevice) -> None:
         with self._locked() as core:
-            core.run_event(lambda: core.ev_device_created(line))
+            core.run_event(lambda: core.events.device_created(line))
 
     def provider_error(self, line: LineDevice, text: str) -> None:
         with self._locked() as core:
-            core.ev_provider_error(line, text)
+            core.events.provider_error(line, text)
 
 
 _LIVE: weakref.WeakSet[Stack] = weakref.WeakSet()

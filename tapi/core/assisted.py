@@ -11,7 +11,7 @@ from typing import Any
 
 from tapi import constants as C
 from tapi.core.args import OUT, is_dword, is_text
-from tapi.core.calls import CallFunctions
+from tapi.core.state import CoreState
 from tapi.structs import LINEREQMAKECALL
 
 _MODES = C.LINEREQUESTMODE_MAKECALL | C.LINEREQUESTMODE_DROP
@@ -19,7 +19,7 @@ _MODES = C.LINEREQUESTMODE_MAKECALL | C.LINEREQUESTMODE_DROP
 QUEUE_LIMIT = 32
 
 
-class AssistedFunctions(CallFunctions):
+class AssistedFunctions(CoreState):
     """lineRegisterRequestRecipient, lineGetRequest, tapiRequestMakeCall."""
 
     def lineRegisterRequestRecipient(
@@ -27,7 +27,7 @@ class AssistedFunctions(CallFunctions):
     ) -> int:
         """Register (bEnable true) or deregister the app for LINEREQUESTMODE_* requests."""
         with self.op():
-            app = self.app_or_error(hLineApp)
+            app = self.tables.app_or_error(hLineApp)
             if isinstance(app, int):
                 return app
             if not is_dword(dwRequestMode) or not dwRequestMode or dwRequestMode & ~_MODES:
@@ -37,13 +37,13 @@ class AssistedFunctions(CallFunctions):
                 app.registration_instance = (
                     dwRegistrationInstance if is_dword(dwRegistrationInstance) else 0
                 )
-                if app not in self.recipients:
-                    self.recipients.append(app)
-                self.notify_recipient()
+                if app not in self.recipients.registered:
+                    self.recipients.registered.append(app)
+                self.recipients.notify()
             else:
                 app.request_modes &= ~dwRequestMode
-                if not app.request_modes and app in self.recipients:
-                    self.recipients.remove(app)
+                if not app.request_modes and app in self.recipients.registered:
+                    self.recipients.registered.remove(app)
             return 0
 
     def lineGetRequest(
@@ -51,7 +51,7 @@ class AssistedFunctions(CallFunctions):
     ) -> tuple[int, LINEREQMAKECALL | None]:
         """Returns (rc, LINEREQMAKECALL); loop until LINEERR_NOREQUEST."""
         with self.op():
-            app = self.app_or_error(hLineApp)
+            app = self.tables.app_or_error(hLineApp)
             if isinstance(app, int):
                 return app, None
             if lpRequestBuffer is None:
@@ -62,11 +62,11 @@ class AssistedFunctions(CallFunctions):
                 return C.LINEERR_NOTREGISTERED, None
             if dwRequestMode == C.LINEREQUESTMODE_DROP:
                 return C.LINEERR_NOREQUEST, None
-            if self.recipient(dwRequestMode) is not app or not self.assisted:
+            if self.recipients.recipient(dwRequestMode) is not app or not self.recipients.queue:
                 return C.LINEERR_NOREQUEST, None
-            dest, name, party, comment = self.assisted.popleft()
-            if not self.assisted:
-                self.notified_recipient = None
+            dest, name, party, comment = self.recipients.queue.popleft()
+            if not self.recipients.queue:
+                self.recipients.notified = None
             return 0, LINEREQMAKECALL.create(dest, name, party, comment)
 
     def tapiRequestMakeCall(
@@ -87,12 +87,12 @@ class AssistedFunctions(CallFunctions):
                     return C.TAPIERR_INVALPOINTER
             if not lpszDestAddress or len(lpszDestAddress) >= C.TAPIMAXDESTADDRESSSIZE:
                 return C.TAPIERR_INVALDESTADDRESS
-            if self.recipient(C.LINEREQUESTMODE_MAKECALL) is None:
+            if self.recipients.recipient(C.LINEREQUESTMODE_MAKECALL) is None:
                 return C.TAPIERR_NOREQUESTRECIPIENT
-            if len(self.assisted) >= QUEUE_LIMIT:
+            if len(self.recipients.queue) >= QUEUE_LIMIT:
                 return C.TAPIERR_REQUESTQUEUEFULL
-            self.assisted.append(
+            self.recipients.queue.append(
                 (lpszDestAddress, lpszAppName or "", lpszCalledParty or "", lpszComment or "")
             )
-            self.notify_recipient()
+            self.recipients.notify()
             return 0

@@ -6,8 +6,10 @@ from typing import Any
 
 from tapi import constants as C
 from tapi.core.args import OUT, is_dword, is_text, scan_dial_modifiers, single_bit, uui_ok
-from tapi.core.lines import LineFunctions, out_struct
+from tapi.core.callstate import active_calls
+from tapi.core.lines import call_params_or_error, out_struct
 from tapi.core.records import CallHandle, PhysCall, Request
+from tapi.core.state import CoreState
 from tapi.structs import LINECALLINFO, LINECALLLIST, LINECALLPARAMS, LINECALLSTATUS, fit
 
 _OWNER = C.LINECALLPRIVILEGE_OWNER
@@ -40,14 +42,14 @@ def _base_state(call: PhysCall) -> int:
     return (call.state or 0) & 0x00FFFFFF
 
 
-class CallFunctions(LineFunctions):
+class CallFunctions(CoreState):
     """lineMakeCall … lineHandoff."""
 
     # -- shared ----------------------------------------------------------------------------
     def _owner_call(
         self, hCall: object, uui: Any = None, size: object = 0, *, check_uui: bool = False
     ) -> CallHandle | int:
-        h = self.call_or_error(hCall)
+        h = self.tables.call_or_error(hCall)
         if isinstance(h, int):
             return h
         if check_uui:
@@ -59,16 +61,16 @@ class CallFunctions(LineFunctions):
         return h
 
     def _request(self, kind: str, h: CallHandle, **extra: Any) -> Request:
-        rid = self.new_request_id()
+        rid = self.tables.new_request_id()
         req = Request(rid, kind, h.line.app, h.line, h, h.line.callback_instance, call=h.call)
         req.extra.update(extra)
-        self.requests[rid] = req
+        self.tables.requests[rid] = req
         return req
 
     def _submit(self, req: Request, rc: int) -> int:
         """The provider's synchronous answer: accepted (→ request ID) or refused."""
         if rc < 0:
-            self.requests.pop(req.request_id, None)
+            self.tables.requests.pop(req.request_id, None)
             return rc
         return req.request_id
 
@@ -85,7 +87,7 @@ class CallFunctions(LineFunctions):
         """Returns (request ID or LINEERR, hCall). hCall is valid only after the success
         LINE_REPLY (R7); on failure it never becomes valid."""
         with self.op():
-            line = self.line_or_error(hLine)
+            line = self.tables.line_or_error(hLine)
             if isinstance(line, int):
                 return line, None
             if lphCall is None:
@@ -96,7 +98,7 @@ class CallFunctions(LineFunctions):
                 return C.LINEERR_INVALCOUNTRYCODE, None
             device = line.device
             caps = device.line.caps()
-            params = self.call_params_or_error(lpCallParams, caps)
+            params = call_params_or_error(lpCallParams, caps)
             if isinstance(params, int):
                 return params, None
             if lpszDestAddress is not None:
@@ -104,12 +106,12 @@ class CallFunctions(LineFunctions):
                 if rc:
                     return rc, None
             if (
-                self.active_calls(device) + sum(1 for c in device.calls if c.state is None)
+                active_calls(device) + sum(1 for c in device.calls if c.state is None)
                 >= caps.max_num_active_calls
             ):
                 return C.LINEERR_CALLUNAVAIL, None
             call = PhysCall(
-                next(self._htcall_ids),
+                self.tables.new_htcall(),
                 device,
                 outgoing=True,
                 address_id=params.address_id,
@@ -124,8 +126,8 @@ class CallFunctions(LineFunctions):
             if lpszDestAddress:
                 call.info.setdefault("DisplayableAddress", lpszDestAddress)
                 call.info["CalledID"] = lpszDestAddress.rstrip(";")
-            h = self.add_handle(line, call, _OWNER, valid=False)
-            self.phys[call.htCall] = call
+            h = self.tree.add_handle(line, call, _OWNER, valid=False)
+            self.tables.phys[call.htCall] = call
             device.calls.append(call)
             req = self._request("makecall", h)
             rc = device.line.make_call(
@@ -133,11 +135,11 @@ class CallFunctions(LineFunctions):
             )
             if rc < 0:
                 # A synchronous failure: no reply, no TSPI_lineCloseCall (tapi.md 2.26).
-                self.requests.pop(req.request_id, None)
+                self.tables.requests.pop(req.request_id, None)
                 line.handles.pop(h.hCall, None)
                 call.handles.clear()
                 call.closed = True
-                self.phys.pop(call.htCall, None)
+                self.tables.phys.pop(call.htCall, None)
                 device.calls.remove(call)
                 return rc, None
             return req.request_id, h.hCall
@@ -148,7 +150,7 @@ class CallFunctions(LineFunctions):
     ) -> int:
         """Owner only; DIALTONE or DIALING (DECISION 2.9)."""
         with self.op():
-            h = self.call_or_error(hCall)
+            h = self.tables.call_or_error(hCall)
             if isinstance(h, int):
                 return h
             if not is_text(lpszDestAddress):
@@ -225,13 +227,13 @@ class CallFunctions(LineFunctions):
     def lineDeallocateCall(self, hCall: int) -> int:
         """R3/R4. The sole owner of a non-IDLE call gets INVALCALLSTATE (DECISION 6.8)."""
         with self.op():
-            h = self.call_or_error(hCall)
+            h = self.tables.call_or_error(hCall)
             if isinstance(h, int):
                 return h
             call = h.call
             if h.privilege == _OWNER and not call.idle and len(call.owners()) == 1:
                 return C.LINEERR_INVALCALLSTATE
-            self.release_handle(h, h.line.app)
+            self.tree.release_handle(h, h.line.app)
             return 0
 
     # -- queries ---------------------------------------------------------------------------
@@ -240,7 +242,7 @@ class CallFunctions(LineFunctions):
     ) -> tuple[int, LINECALLINFO | None]:
         """Returns (rc, LINECALLINFO); any state, IDLE included."""
         with self.op():
-            h = self.call_or_error(hCall)
+            h = self.tables.call_or_error(hCall)
             if isinstance(h, int):
                 return h, None
             s, grow, rc = out_struct(lpCallInfo, LINECALLINFO, h.line.api_version)
@@ -287,7 +289,7 @@ class CallFunctions(LineFunctions):
     ) -> tuple[int, LINECALLSTATUS | None]:
         """Returns (rc, LINECALLSTATUS): state, mode, this handle's privilege, features."""
         with self.op():
-            h = self.call_or_error(hCall)
+            h = self.tables.call_or_error(hCall)
             if isinstance(h, int):
                 return h, None
             s, grow, rc = out_struct(lpCallStatus, LINECALLSTATUS, h.line.api_version)
@@ -307,7 +309,7 @@ class CallFunctions(LineFunctions):
         """Returns (rc, LINECALLLIST): monitor handles to calls the app has none for;
         other holders get LINE_CALLINFO(NUMMONITORS)."""
         with self.op():
-            line = self.line_or_error(hLine)
+            line = self.tables.line_or_error(hLine)
             if isinstance(line, int):
                 return line, None
             if dwSelect == C.LINECALLSELECT_ADDRESS:
@@ -329,9 +331,9 @@ class CallFunctions(LineFunctions):
                     continue
                 if any(x.line.app is line.app for x in call.handles):
                     continue
-                h = self.add_handle(line, call, _MONITOR, valid=True)
+                h = self.tree.add_handle(line, call, _MONITOR, valid=True)
                 new.append(h.hCall)
-                self.callinfo_to_others(call, C.LINECALLINFOSTATE_NUMMONITORS, line.app)
+                self.router.callinfo_to_others(call, C.LINECALLINFOSTATE_NUMMONITORS, line.app)
             s.Calls = new
             rc = fit(s, api_version=line.api_version, grow=grow)
             return rc, s
@@ -340,7 +342,7 @@ class CallFunctions(LineFunctions):
     def lineSetCallPrivilege(self, hCall: int, dwCallPrivilege: int) -> int:
         """MONITOR or OWNER exactly; a sole owner of a non-IDLE call may not become MONITOR."""
         with self.op():
-            h = self.call_or_error(hCall)
+            h = self.tables.call_or_error(hCall)
             if isinstance(h, int):
                 return h
             if dwCallPrivilege not in (_OWNER, _MONITOR):
@@ -352,10 +354,10 @@ class CallFunctions(LineFunctions):
                 if not call.idle and len(call.owners()) == 1:
                     return C.LINEERR_INVALCALLSTATE
                 h.privilege = _MONITOR
-                self.callinfo_to_others(call, C.LINECALLINFOSTATE_NUMOWNERDECR, h.line.app)
+                self.router.callinfo_to_others(call, C.LINECALLINFOSTATE_NUMOWNERDECR, h.line.app)
             else:
                 h.privilege = _OWNER
-                self.callinfo_to_others(call, C.LINECALLINFOSTATE_NUMOWNERINCR, h.line.app)
+                self.router.callinfo_to_others(call, C.LINECALLINFOSTATE_NUMOWNERINCR, h.line.app)
             return 0
 
     def lineHandoff(
@@ -364,7 +366,7 @@ class CallFunctions(LineFunctions):
         """Give ownership to the app named `lpszFileName` (its friendly name, else the
         base name of its sys.argv[0]), or to the highest-priority owner of dwMediaMode."""
         with self.op():
-            h = self.call_or_error(hCall)
+            h = self.tables.call_or_error(hCall)
             if isinstance(h, int):
                 return h
             if lpszFileName is not None and not is_text(lpszFileName):
@@ -403,16 +405,18 @@ class CallFunctions(LineFunctions):
                 return
             existing.privilege = _OWNER
             state = call.state or C.LINECALLSTATE_UNKNOWN
-            self.post_handle(existing, C.LINE_CALLSTATE, state, call.state_mode, _OWNER)
+            self.router.post_handle(existing, C.LINE_CALLSTATE, state, call.state_mode, _OWNER)
             changed = existing
         else:
-            changed = self.add_handle(target, call, _OWNER, valid=False)
-            self.announce_handle(changed, call.state or C.LINECALLSTATE_UNKNOWN, call.state_mode)
+            changed = self.tree.add_handle(target, call, _OWNER, valid=False)
+            self.tree.announce_handle(
+                changed, call.state or C.LINECALLSTATE_UNKNOWN, call.state_mode
+            )
         if call.idle:
             return
         for x in call.holders():
             if x.line.app is not changed.line.app:
-                self.post_handle(x, C.LINE_CALLINFO, C.LINECALLINFOSTATE_NUMOWNERINCR)
+                self.router.post_handle(x, C.LINE_CALLINFO, C.LINECALLINFOSTATE_NUMOWNERINCR)
 
     # -- lineSetCallParams -----------------------------------------------------------------
     def lineSetCallParams(
@@ -425,7 +429,7 @@ class CallFunctions(LineFunctions):
     ) -> int:
         """Owner only; OFFERING, ACCEPTED or CONNECTED; passed to the provider (passthrough)."""
         with self.op():
-            h = self.call_or_error(hCall)
+            h = self.tables.call_or_error(hCall)
             if isinstance(h, int):
                 return h
             if not (is_dword(dwBearerMode) and single_bit(dwBearerMode)) or dwBearerMode & ~0xFF:

@@ -16,12 +16,14 @@ from collections.abc import Iterable
 
 from tapi.core import snapshot
 from tapi.core.assisted import AssistedFunctions
+from tapi.core.calls import CallFunctions
+from tapi.core.lines import LineFunctions
 from tapi.core.messages import Changes
 from tapi.core.records import App, Msg
 from tapi.view import Hierarchy
 
 
-class TapiCore(AssistedFunctions):
+class TapiCore(LineFunctions, CallFunctions, AssistedFunctions):
     """Every flat function, the provider-event inputs and the driver's outputs."""
 
     def changes(self) -> Changes:
@@ -36,7 +38,7 @@ class TapiCore(AssistedFunctions):
 
     def pending(self, hLineApp: int) -> list[Msg]:
         """The queue of `hLineApp` (empty for an unknown app)."""
-        app = self.apps.get(hLineApp)
+        app = self.tables.apps.get(hLineApp)
         return [] if app is None else list(app.queue)
 
     def hierarchy(self, apps: Iterable[int] | None = None) -> Hierarchy:
@@ -46,7 +48,7 @@ class TapiCore(AssistedFunctions):
     def close(self) -> None:
         """Shut down every HLINEAPP (R6) and every provider."""
         with self.op():
-            for app in list(self.apps.values()):
-                self.shutdown_app(app)
+            for app in list(self.tables.apps.values()):
+                self.tree.shutdown_app(app)
             for provider in self.providers:
                 provider.shutdown()

@@ -15,6 +15,7 @@ from tapi.core.args import (
     is_text,
     lookup,
 )
+from tapi.core.callstate import active_calls
 from tapi.core.records import App, CallHandle, Device, LineOpen
 from tapi.core.state import TAPI_HIGH, TAPI_LOW, CoreState, default_app_name, to_linemessage
 from tapi.providers.base import CallParams, DeviceID, LineCaps
@@ -79,6 +80,15 @@ def call_params_of(params: LINECALLPARAMS | None) -> CallParams:
     )
 
 
+def call_params_or_error(params: object, caps: LineCaps) -> CallParams | int:
+    """The CallParams of a valid LINECALLPARAMS (NULL: a voice call), or its LINEERR."""
+    rc = check_call_params(params, caps)
+    if rc:
+        return rc
+    assert params is None or isinstance(params, LINECALLPARAMS)
+    return call_params_of(params)
+
+
 def check_call_params(params: object, caps: LineCaps) -> int:
     """Validate a LINECALLPARAMS against a device (lineMakeCall, lineOpen LINEMAPPER).
     NULL params mean a 3.1 kHz voice call, which the device must support too."""
@@ -123,33 +133,6 @@ class LineFunctions(CoreState):
     """lineInitialize(Ex), lineShutdown, lineOpen, lineClose and the line queries."""
 
     # -- shared checks ---------------------------------------------------------------------
-    def app_or_error(self, hLineApp: object) -> App | int:
-        if not self.apps:
-            return C.LINEERR_UNINITIALIZED
-        app = lookup(self.apps, hLineApp)
-        return C.LINEERR_INVALAPPHANDLE if app is None else app
-
-    def line_or_error(self, hLine: object) -> LineOpen | int:
-        if not self.apps:
-            return C.LINEERR_UNINITIALIZED
-        line = lookup(self.lines, hLine)
-        return C.LINEERR_INVALLINEHANDLE if line is None else line
-
-    def call_or_error(self, hCall: object) -> CallHandle | int:
-        if not self.apps:
-            return C.LINEERR_UNINITIALIZED
-        h = lookup(self.calls, hCall)
-        return C.LINEERR_INVALCALLHANDLE if h is None else h
-
-    def device_or_error(self, dwDeviceID: object) -> Device | int:
-        if not is_dword(dwDeviceID):
-            return C.LINEERR_BADDEVICEID
-        assert isinstance(dwDeviceID, int)
-        if dwDeviceID >= len(self.devices):
-            return C.LINEERR_BADDEVICEID
-        device = self.devices[dwDeviceID]
-        return C.LINEERR_NODEVICE if device.removed else device
-
     def version_ok(self, device: Device, dwAPIVersion: object, dwExtVersion: object) -> int:
         if not is_dword(dwAPIVersion):
             return C.LINEERR_INCOMPATIBLEAPIVERSION
@@ -164,11 +147,11 @@ class LineFunctions(CoreState):
     # -- lineInitialize / lineInitializeEx / lineShutdown ----------------------------------
     def _new_app(self, name: str | None, version: int, options: int, **delivery: Any) -> App:
         handoff = name if name else default_app_name()
-        app = App(self.new_handle(), name or default_app_name(), handoff, version, options)
+        app = App(self.tables.new_handle(), name or default_app_name(), handoff, version, options)
         for key, value in delivery.items():
             setattr(app, key, value)
         app.recallable = options != C.LINEINITIALIZEEXOPTION_USECOMPLETIONPORT
-        self.apps[app.hLineApp] = app
+        self.tables.apps[app.hLineApp] = app
         self.outbox.opened(app)
         return app
 
@@ -197,7 +180,7 @@ class LineFunctions(CoreState):
                 C.LINEINITIALIZEEXOPTION_USEHIDDENWINDOW,
                 callback=lpfnCallback,
             )
-            return 0, app.hLineApp, len(self.devices)
+            return 0, app.hLineApp, len(self.tables.devices)
 
     def lineInitializeEx(
         self,
@@ -248,16 +231,16 @@ class LineFunctions(CoreState):
                 return (C.LINEERR_INVALPARAM, *fail)
             app = self._new_app(lpszFriendlyAppName, dwAPIVersion, option, **delivery)
             params.dwNeededSize = params.dwUsedSize = LINEINITIALIZEEXPARAMS.fixed_size()
-            return 0, app.hLineApp, len(self.devices), TAPI_HIGH, params
+            return 0, app.hLineApp, len(self.tables.devices), TAPI_HIGH, params
 
     def lineShutdown(self, hLineApp: int) -> int:
         """R1: close every line of the app, drop its handles, cancel its requests (no
         LINE_REPLY), deregister assisted telephony, destroy its event/callback thread."""
         with self.op():
-            app = self.app_or_error(hLineApp)
+            app = self.tables.app_or_error(hLineApp)
             if isinstance(app, int):
                 return app
-            self.shutdown_app(app)
+            self.tree.shutdown_app(app)
             return 0
 
     # -- versions and capabilities ---------------------------------------------------------
@@ -273,12 +256,12 @@ class LineFunctions(CoreState):
     ) -> tuple[int, int | None, LINEEXTENSIONID | None]:
         """Returns (rc, dwAPIVersion, ExtensionID)."""
         with self.op():
-            app = self.app_or_error(hLineApp)
+            app = self.tables.app_or_error(hLineApp)
             if isinstance(app, int):
                 return app, None, None
             if lpdwAPIVersion is None or lpExtensionID is None:
                 return C.LINEERR_INVALPOINTER, None, None
-            device = self.device_or_error(dwDeviceID)
+            device = self.tables.device_or_error(dwDeviceID)
             if isinstance(device, int):
                 return device, None, None
             if not (is_dword(dwAPILowVersion) and is_dword(dwAPIHighVersion)):
@@ -307,10 +290,10 @@ class LineFunctions(CoreState):
     ) -> tuple[int, LINEDEVCAPS | None]:
         """Returns (rc, LINEDEVCAPS); honours a passed struct's dwTotalSize."""
         with self.op():
-            app = self.app_or_error(hLineApp)
+            app = self.tables.app_or_error(hLineApp)
             if isinstance(app, int):
                 return app, None
-            device = self.device_or_error(dwDeviceID)
+            device = self.tables.device_or_error(dwDeviceID)
             if isinstance(device, int):
                 return device, None
             rc = self.version_ok(device, dwAPIVersion, dwExtVersion)
@@ -350,10 +333,10 @@ class LineFunctions(CoreState):
     ) -> tuple[int, LINEADDRESSCAPS | None]:
         """Returns (rc, LINEADDRESSCAPS) with the modem values of tapi.md 8.5."""
         with self.op():
-            app = self.app_or_error(hLineApp)
+            app = self.tables.app_or_error(hLineApp)
             if isinstance(app, int):
                 return app, None
-            device = self.device_or_error(dwDeviceID)
+            device = self.tables.device_or_error(dwDeviceID)
             if isinstance(device, int):
                 return device, None
             caps = device.line.caps()
@@ -398,7 +381,7 @@ class LineFunctions(CoreState):
 
     # -- lineOpen / lineClose --------------------------------------------------------------
     def _mapper(self, params: LINECALLPARAMS, dwAPIVersion: int) -> Device | int:
-        for device in self.devices:
+        for device in self.tables.devices:
             if device.removed:
                 continue
             if self.version_ok(device, dwAPIVersion, 0):
@@ -422,7 +405,7 @@ class LineFunctions(CoreState):
     ) -> tuple[int, int | None]:
         """Returns (rc, hLine). NONE, MONITOR, OWNER (+MONITOR), media modes, LINEMAPPER."""
         with self.op():
-            app = self.app_or_error(hLineApp)
+            app = self.tables.app_or_error(hLineApp)
             if isinstance(app, int):
                 return app, None
             if lphLine is None:
@@ -439,7 +422,7 @@ class LineFunctions(CoreState):
                     return C.LINEERR_STRUCTURETOOSMALL, None
                 device = self._mapper(lpCallParams, dwAPIVersion)
             else:
-                device = self.device_or_error(dwDeviceID)
+                device = self.tables.device_or_error(dwDeviceID)
             if isinstance(device, int):
                 return device, None
             rc = self.version_ok(device, dwAPIVersion, dwExtVersion)
@@ -483,7 +466,7 @@ class LineFunctions(CoreState):
                     return rc, None
                 device.provider_open = True
             line = LineOpen(
-                self.new_handle(),
+                self.tables.new_handle(),
                 app,
                 device,
                 dwAPIVersion,
@@ -492,29 +475,29 @@ class LineFunctions(CoreState):
                 base,
                 dwMediaModes,
             )
-            self.lines[line.hLine] = line
+            self.tables.lines[line.hLine] = line
             app.lines[line.hLine] = line
             app.api_version = max(app.api_version, dwAPIVersion)
-            self.post_devstate(device, C.LINEDEVSTATE_OPEN)
+            self.router.post_devstate(device, C.LINEDEVSTATE_OPEN)
             device.opens.append(line)
-            device.line.set_default_media_detection(self.owner_media_modes(device))
+            device.line.set_default_media_detection(self.tree.owner_media_modes(device))
             return 0, line.hLine
 
     def lineClose(self, hLine: int) -> int:
         """R2 / tapi.md 6.2: the app's call handles on the line go, replies for the line
         are suppressed, its pending messages purged; sole-owned active calls dropped."""
         with self.op():
-            line = self.line_or_error(hLine)
+            line = self.tables.line_or_error(hLine)
             if isinstance(line, int):
                 return line
-            self.close_line(line)
+            self.tree.close_line(line)
             return 0
 
     # -- status messages, status queries ---------------------------------------------------
     def lineSetStatusMessages(self, hLine: int, dwLineStates: int, dwAddressStates: int) -> int:
         """Per-HLINE filter of LINE_LINEDEVSTATE / LINE_ADDRESSSTATE (default: all off)."""
         with self.op():
-            line = self.line_or_error(hLine)
+            line = self.tables.line_or_error(hLine)
             if isinstance(line, int):
                 return line
             if not is_dword(dwLineStates) or dwLineStates & ~ALL_LINEDEVSTATES:
@@ -530,7 +513,7 @@ class LineFunctions(CoreState):
     ) -> tuple[int, LINEDEVSTATUS | None]:
         """Returns (rc, LINEDEVSTATUS)."""
         with self.op():
-            line = self.line_or_error(hLine)
+            line = self.tables.line_or_error(hLine)
             if isinstance(line, int):
                 return line, None
             s, grow, rc = out_struct(lpLineDevStatus, LINEDEVSTATUS, line.api_version)
@@ -538,9 +521,9 @@ class LineFunctions(CoreState):
                 return rc, None
             device = line.device
             caps = device.line.caps()
-            active = self.active_calls(device)
+            active = active_calls(device)
             s.dwNumOpens = len(device.opens)
-            s.dwOpenMediaModes = self.owner_media_modes(device)
+            s.dwOpenMediaModes = self.tree.owner_media_modes(device)
             s.dwNumActiveCalls = active
             s.dwLineFeatures = caps.line_features if active < caps.max_num_active_calls else 0
             s.dwSignalLevel = 0xFFFF
@@ -555,7 +538,7 @@ class LineFunctions(CoreState):
     ) -> tuple[int, LINEADDRESSSTATUS | None]:
         """Returns (rc, LINEADDRESSSTATUS)."""
         with self.op():
-            line = self.line_or_error(hLine)
+            line = self.tables.line_or_error(hLine)
             if isinstance(line, int):
                 return line, None
             caps = line.device.line.caps()
@@ -564,7 +547,7 @@ class LineFunctions(CoreState):
             s, grow, rc = out_struct(lpAddressStatus, LINEADDRESSSTATUS, line.api_version)
             if s is None:
                 return rc, None
-            active = self.active_calls(line.device)
+            active = active_calls(line.device)
             s.dwNumInUse = 1 if active else 0
             s.dwNumActiveCalls = active
             s.dwAddressFeatures = (
@@ -586,17 +569,17 @@ class LineFunctions(CoreState):
         connected call carries the provider's relayed pyserial-compatible port in
         ``hComm`` (tapi.md 2.21)."""
         with self.op():
-            if not self.apps:
+            if not self.tables.apps:
                 return C.LINEERR_UNINITIALIZED, None
             handle: CallHandle | None = None
             if dwSelect == C.LINECALLSELECT_CALL:
-                got = self.call_or_error(hCall)
+                got = self.tables.call_or_error(hCall)
                 if isinstance(got, int):
                     return got, None
                 handle = got
                 line = handle.line
             elif dwSelect in (C.LINECALLSELECT_LINE, C.LINECALLSELECT_ADDRESS):
-                found = self.line_or_error(hLine)
+                found = self.tables.line_or_error(hLine)
                 if isinstance(found, int):
                     return found, None
                 line = found
@@ -643,7 +626,7 @@ class LineFunctions(CoreState):
     def lineSetNumRings(self, hLine: int, dwAddressID: int, dwNumRings: int) -> int:
         """This HLINE's toll-saver ring count (forgotten when the HLINE closes)."""
         with self.op():
-            line = self.line_or_error(hLine)
+            line = self.tables.line_or_error(hLine)
             if isinstance(line, int):
                 return line
             if not is_dword(dwAddressID) or dwAddressID >= line.device.line.caps().num_addresses:
@@ -659,7 +642,7 @@ class LineFunctions(CoreState):
         """Returns (rc, dwNumRings): the minimum over every open's setting, 0xFFFFFFFF if
         nobody set one."""
         with self.op():
-            line = self.line_or_error(hLine)
+            line = self.tables.line_or_error(hLine)
             if isinstance(line, int):
                 return line, None
             if not is_dword(dwAddressID) or dwAddressID >= line.device.line.caps().num_addresses:
@@ -677,7 +660,7 @@ class LineFunctions(CoreState):
         """Returns (rc, LINEMESSAGE): the oldest message, or OPERATIONFAILED at once when
         the queue is empty, whatever dwTimeout says. The core never waits: its driver
         waits up to dwTimeout for `message_ready()` and asks again."""
-        app = lookup(self.apps, hLineApp)
+        app = lookup(self.tables.apps, hLineApp)
         if app is None or app.options != C.LINEINITIALIZEEXOPTION_USEEVENT:
             return C.LINEERR_INVALAPPHANDLE, None
         if lpMessage is None:
@@ -692,13 +675,5 @@ class LineFunctions(CoreState):
     def message_ready(self, hLineApp: int) -> bool:
         """True when lineGetMessage(hLineApp) would not fail for an empty queue: a
         message is queued, or the app is gone (INVALAPPHANDLE)."""
-        app = lookup(self.apps, hLineApp)
+        app = lookup(self.tables.apps, hLineApp)
         return app is None or not app.alive or bool(app.queue)
-
-    # -- helpers for the call mixin --------------------------------------------------------
-    def call_params_or_error(self, params: object, caps: LineCaps) -> CallParams | int:
-        rc = check_call_params(params, caps)
-        if rc:
-            return rc
-        assert params is None or isinstance(params, LINECALLPARAMS)
-        return call_params_of(params)

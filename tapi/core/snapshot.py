@@ -92,12 +92,12 @@ def _device_view(device: Device) -> DeviceView:
 def hierarchy(core: CoreState, apps: Iterable[int] | None = None) -> Hierarchy:
     """The tree of `core` (the caller holds its lock): every app, or the given HLINEAPPs
     (unknown ones are left out) without the provider side."""
-    requests = list(core.requests.values())
+    requests = list(core.tables.requests.values())
     if apps is None:
         return Hierarchy(
-            tuple(_app_view(a, requests) for a in core.apps.values()),
-            tuple(_device_view(d) for d in core.devices),
-            tuple(core.requests),
+            tuple(_app_view(a, requests) for a in core.tables.apps.values()),
+            tuple(_device_view(d) for d in core.tables.devices),
+            tuple(core.tables.requests),
         )
-    wanted = [core.apps[h] for h in apps if type(h) is int and h in core.apps]
+    wanted = [core.tables.apps[h] for h in apps if type(h) is int and h in core.tables.apps]
     return Hierarchy(tuple(_app_view(a, requests) for a in wanted))

@@ -25,7 +25,7 @@ BLOCKING = {"wait", "wait_for", "sleep", "acquire", "Condition", "RLock", "Lock"
 def _core_modules() -> list[Path]:
     root = Path(tapi.core.__file__).parent
     names = [m.name for m in pkgutil.iter_modules([str(root)])]
-    assert {"core", "state", "lines", "calls", "messages"} <= set(names)
+    assert {"core", "state", "tables", "tree", "routing", "events", "messages"} <= set(names)
     return [root / f"{n}.py" for n in names] + [root / "__init__.py"]
 
 
@@ -91,9 +91,9 @@ def test_changes_tell_the_driver_which_apps_got_messages() -> None:
                            C.LINEMEDIAMODE_DATAMODEM)  # fmt: skip
     assert rc == 0 and hL is not None
     assert not core.changes()  # nothing posted: nothing to deliver
-    core.run_event(lambda: core.ev_new_call(line, 0, C.LINEMEDIAMODE_DATAMODEM, 0, 0) and None)
-    ht = next(iter(core.phys))
-    core.run_event(lambda: core.ev_call_state(ht, C.LINECALLSTATE_OFFERING, 0, 0))
+    core.run_event(lambda: core.events.new_call(line, 0, C.LINEMEDIAMODE_DATAMODEM, 0, 0) and None)
+    ht = next(iter(core.tables.phys))
+    core.run_event(lambda: core.events.call_state(ht, C.LINECALLSTATE_OFFERING, 0, 0))
     changed = core.changes()
     assert list(changed.apps) == [h]
     assert core.message_ready(h)
