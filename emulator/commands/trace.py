@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.trace import TraceRecord
-from emulator.transcript import escape_bytes, iter_lines, iter_transcript, read_started
+from emulator.tracediff import DEFAULT_TOLERANCE, compare, summary
+from emulator.transcript import (
+    escape_bytes,
+    iter_lines,
+    iter_transcript,
+    read_started,
+    read_transcript,
+)
 from linelab.errors import SpecError
 
 _RESET = "\x1b[0m"
@@ -53,7 +60,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="print a --trace transcript as a readable dialogue",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
     )
-    parser.add_argument("file", metavar="FILE", help="a JSON-lines transcript")
+    parser.add_argument("file", metavar="FILE", nargs="?", help="a JSON-lines transcript")
+    parser.add_argument(
+        "--diff",
+        nargs=2,
+        metavar=("A", "B"),
+        help="compare two transcripts and label each difference (timing, result, sequence); "
+        "exit 1 if they differ",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        metavar="SECONDS",
+        help=f"with --diff: times closer than this are the same (default: {DEFAULT_TOLERANCE})",
+    )
     parser.add_argument("--hex", action="store_true", help="show bytes as a hex dump")
     parser.add_argument(
         "--modem",
@@ -92,6 +113,12 @@ def use_colour(forced: bool | None, stream: object) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.diff:
+        if args.file is not None:
+            raise SpecError(args.file, None, None, "give either FILE or --diff A B, not both")
+        return run_diff(args.diff[0], args.diff[1], args.tolerance)
+    if args.file is None:
+        raise SpecError("linelab trace", None, None, "give a transcript FILE (or --diff A B)")
     colour = use_colour(args.color, sys.stdout)
     # SpecError from a malformed file reaches the dispatcher, which prints it (exit 2).
     started = read_started(args.file)
@@ -115,6 +142,22 @@ def run(args: argparse.Namespace) -> int:
         return 130
     sys.stdout.flush()
     return 0
+
+
+def run_diff(a: str, b: str, tolerance: float) -> int:
+    """`linelab trace --diff A B`: each difference, labelled, then a summary line."""
+    diffs = compare(read_transcript(a), read_transcript(b), tolerance)
+    for diff in diffs:
+        sys.stdout.write(diff.describe() + "\n")
+    counts = summary(diffs)
+    if not diffs:
+        sys.stdout.write(f"same dialogue (times within {tolerance} s)\n")
+        return 0
+    sys.stdout.write(
+        f"{len(diffs)} difference(s): {counts['timing']} timing, {counts['result']} result, "
+        f"{counts['sequence']} sequence\n"
+    )
+    return 1
 
 
 def follow_lines(
