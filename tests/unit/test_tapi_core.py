@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import pkgutil
+import threading
 import time as wallclock
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import tapi.core
 from tapi import constants as C
 from tapi.core.core import TapiCore
-from tapi.providers.base import Provider
+from tapi.providers.base import LineDevice, Provider
 from tapi.providers.fake import FakeLine
 from tapi.structs import LINEINITIALIZEEXPARAMS
 
@@ -114,3 +118,101 @@ def test_an_event_during_a_call_runs_after_it() -> None:
         core.run_event(lambda: order.append("event"))
         order.append("call")
     assert order == ["call", "event"] and not core.busy
+
+
+class _LoopDriver:
+    """A minimal single-threaded driver: the core on an asyncio loop, one asyncio.Event
+    per app instead of a thread (what a telephony server does for its clients)."""
+
+    def __init__(self) -> None:
+        self.core = TapiCore(_NeverWaits(), attach=self._attach)  # type: ignore[arg-type]
+        self.ready: dict[int, asyncio.Event] = {}
+
+    def _attach(self, obj: Any) -> None:
+        obj.attach(self, asyncio.get_running_loop)
+
+    def deliver(self) -> None:
+        if self.core.busy:
+            return
+        changes = self.core.changes()
+        for app in changes.started:
+            self.ready[app.hLineApp] = asyncio.Event()
+        for app in changes.apps.values():
+            event = self.ready[app.hLineApp]
+            if app.queue or not app.alive:
+                event.set()
+            else:
+                event.clear()
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(self.core, name)(*args, **kwargs)
+        self.deliver()
+        return result
+
+    async def get_message(self, hLineApp: int) -> tuple[int, Any]:
+        while True:
+            rc, msg = self.call("lineGetMessage", hLineApp, 0)
+            if rc != C.LINEERR_OPERATIONFAILED:
+                return rc, msg
+            await asyncio.wait_for(self.ready[hLineApp].wait(), 10.0)
+
+    # -- LineEvents ------------------------------------------------------------------------
+    def _event(self, event: Callable[[], None]) -> None:
+        self.core.run_event(event)
+        self.deliver()
+
+    def completion(self, request_id: int, result: int) -> None:
+        self._event(lambda: self.core.events.completion(request_id, result))
+
+    def new_call(self, line: LineDevice, **kw: int) -> int:
+        return self.core.events.new_call(
+            line,
+            kw.get("address_id", 0),
+            kw.get("media_mode", C.LINEMEDIAMODE_UNKNOWN),
+            kw.get("origin", C.LINECALLORIGIN_EXTERNAL),
+            kw.get("reason", C.LINECALLREASON_DIRECT),
+        )
+
+    def call_state(self, htCall: int, state: int, mode: int = 0, media_mode: int = 0) -> None:
+        self._event(lambda: self.core.events.call_state(htCall, state, mode, media_mode))
+
+    def call_info(self, htCall: int, changed: int, **values: Any) -> None:
+        self._event(lambda: self.core.events.call_info(htCall, changed, values))
+
+    def line_devstate(self, line: LineDevice, state: int, p2: int = 0, p3: int = 0) -> None:
+        self._event(lambda: self.core.events.line_devstate(line, state, p2, p3))
+
+
+def test_an_asyncio_loop_drives_the_core_with_no_thread_per_app() -> None:
+    threads_before = set(threading.enumerate())
+
+    async def main() -> list[list[str]]:
+        driver = _LoopDriver()
+        line = FakeLine()
+        driver.core.add_provider(Provider([line]))
+        apps = []
+        for name, privileges in (("owner", C.LINECALLPRIVILEGE_OWNER),
+                                 ("watcher", C.LINECALLPRIVILEGE_MONITOR)):  # fmt: skip
+            params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
+            rc, h, *_ = driver.call("lineInitializeEx", None, None, name, 0x20002, params)
+            assert rc == 0
+            rc, _hL = driver.call(
+                "lineOpen", h, 0, 0x20002, 0, 0, privileges, C.LINEMEDIAMODE_DATAMODEM
+            )
+            assert rc == 0
+            apps.append(h)
+
+        async def first_two(h: int) -> list[str]:
+            got = [await driver.get_message(h) for _ in range(2)]
+            return [C.message_name(m.dwMessageID) for rc, m in got if rc == 0]
+
+        waiters = [asyncio.create_task(first_two(h)) for h in apps]
+        await asyncio.sleep(0)  # one pass of the loop (no time passes): both tasks wait
+        assert not any(w.done() for w in waiters)
+        asyncio.get_running_loop().call_soon(line.incoming)
+        names = await asyncio.gather(*waiters)
+        assert set(threading.enumerate()) <= threads_before  # no thread per app (or at all)
+        return names
+
+    names = asyncio.run(main())
+    assert names == [["LINE_APPNEWCALL", "LINE_CALLSTATE"]] * 2
