@@ -1,0 +1,169 @@
+"""`linelab run [PATH ...]`: run scenario files and say plainly what passed and failed.
+
+With no PATH it runs the bundled conformance library against the built-in virtual
+modem. PATH is a ``*.scenario.yaml`` file or a directory searched for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from typing import TextIO
+
+from linelab.errors import LinelabError
+from scenarios.language import Case
+from scenarios.report import summary, write_json, write_junit, write_trace
+from scenarios.runner import Result
+from scenarios.suite import Target, discover, run_cases, select
+from scenarios.world import check_reachable
+from tapi.config import LineConfig, load_lines
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EPILOG = (
+    "Exit status: 0 every scenario passed (or was skipped or todo); 1 at least one failed "
+    "(a time-out is a failure); 2 a bad scenario file or usage; 3 the --port/--config "
+    "target could not be opened; 130 interrupted (Ctrl-C: finally steps and teardown ran, "
+    "the summary so far was printed)."
+)
+MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "todo": "TODO"}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run scenario files (default: the bundled library on the virtual modem)",
+        description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
+        epilog=EPILOG,
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or directories")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--port", metavar="URL", help="run against a real modem on this port")
+    source.add_argument("--config", metavar="FILE", help="run against the lines of this file")
+    parser.add_argument(
+        "-k",
+        dest="keyword",
+        metavar="EXPR",
+        help="select by id/tag words with and, or, not (as pytest -k)",
+    )
+    parser.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="T",
+        help="only scenarios with this tag (repeatable)",
+    )
+    parser.add_argument(
+        "--jobs", "-j", type=int, default=1, metavar="N", help="worker processes (default 1)"
+    )
+    parser.add_argument("--junit", metavar="FILE", help="write JUnit XML")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--trace", metavar="FILE", help="write the AT transcript of the run")
+    parser.add_argument("--seed", type=int, metavar="N", help="seed for --random-order")
+    parser.add_argument("--random-order", action="store_true", help="shuffle the scenarios")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.set_defaults(func=run)
+
+
+class Progress:
+    """A one-line progress bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, out: TextIO) -> None:
+        self.total = total
+        self.out = out
+        self.tty = out.isatty()
+        self.done = 0
+        self.failed = 0
+
+    def start(self, case: Case) -> None:
+        if self.tty:
+            width = 30
+            filled = width * self.done // max(1, self.total)
+            bar = "#" * filled + "." * (width - filled)
+            text = f"\r[{bar}] {self.done}/{self.total} failed {self.failed}  {case.id}"
+            self.out.write(text[:120].ljust(120))
+            self.out.flush()
+
+    def result(self, r: Result) -> None:
+        self.done += 1
+        self.failed += r.status == "failed"
+        if self.tty:
+            if r.status == "failed":
+                self.out.write("\r" + " " * 120 + "\r")
+                self.out.write(f"FAIL {r.id} ({r.cause})\n")
+            return
+        extra = f" ({r.cause})" if r.status == "failed" else ""
+        extra += f": {r.reason}" if r.status in ("skipped", "todo") else ""
+        self.out.write(f"{MARK[r.status]} {r.id}{extra}\n")
+        self.out.flush()
+
+    def end(self) -> None:
+        if self.tty:
+            self.out.write("\r" + " " * 120 + "\r")
+            self.out.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        print("linelab run: --jobs must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        found = discover(args.paths)
+        todo = select(found, args.keyword, args.tag)
+        configs: list[LineConfig] = []
+        if args.port is not None:
+            configs = [LineConfig(name=f"Modem on {args.port}", port=args.port, source="--port")]
+        elif args.config is not None:
+            configs = load_lines(args.config)
+    except LinelabError as exc:
+        print(f"linelab run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.list:
+        for case in todo:
+            tags = f"  [{', '.join(case.scenario.tags)}]" if case.scenario.tags else ""
+            print(f"{case.id}  {case.scenario.path}:{case.scenario.where.line}{tags}")
+        return EXIT_OK
+    if not todo:
+        print("linelab run: no scenario matches", file=sys.stderr)
+        return EXIT_USAGE
+    target = Target(configs)
+    if configs:
+        problem = check_reachable(configs)
+        if problem is not None:
+            print(f"linelab run: {problem}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+    if args.random_order or args.seed is not None:
+        seed = args.seed if args.seed is not None else random.randrange(1 << 32)
+        random.Random(seed).shuffle(todo)
+        print(f"random order, seed {seed} (--seed {seed} repeats it)")
+    progress = Progress(len(todo), sys.stdout)
+    results: list[Result] = []
+    interrupted = False
+    try:
+        for result in run_cases(
+            todo,
+            target,
+            jobs=args.jobs,
+            keep_records=args.trace is not None,
+            on_start=progress.start,
+            on_result=progress.result,
+        ):
+            results.append(result)
+    except KeyboardInterrupt:
+        interrupted = True
+    progress.end()
+    for r in results:
+        if r.status == "failed":
+            print()
+            print(r.report())
+    print()
+    print(summary(results, target=target.describe(), interrupted=interrupted))
+    failed = any(r.status == "failed" for r in results)
+    status = EXIT_INTERRUPTED if interrupted else EXIT_FAILED if failed else EXIT_OK
+    if args.junit:
+        write_junit(args.junit, results)
+    if args.json:
+        write_json(args.json, results, target=target.describe(), exit_status=status)
+    if args.trace:
+        write_trace(args.trace, results)
+    return status

@@ -1,0 +1,672 @@
+"""The scenario language (``spec: "1"``): the model and its loader.
+
+A file holds a list of scenarios::
+
+    spec: "1"
+    scenarios:
+      - name: lineClose frees the call handles of its line
+        source: https://learn.microsoft.com/en-us/windows/win32/api/tapi/nf-tapi-lineclose
+        world: {modems: {A: {number: "1001"}}, lines: [A]}
+        steps:
+          - call: lineInitializeEx
+            ...
+
+`load_file()` reads one through `linelab.specfile` (safe loading: plain scalars only)
+and checks everything that can be checked before anything runs: keys, constants,
+function and argument names, durations, far-end behaviours, profiles, and the flow of
+``$variables`` (used before saved, or saved and never used). The first problem is one
+`SpecError` naming the file, the line, the key and what was expected. docs/scenarios.md
+is the manual.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emulator.farend import parse_behaviour, validate_for_caller
+from emulator.profile import load_profile
+from linelab.errors import LinelabError, SpecError
+from linelab.specfile import SpecItem, SpecMap, load_spec, parse_spec
+from scenarios.values import (
+    ANY,
+    FUNCTIONS,
+    Expr,
+    constant,
+    parse_duration,
+    parse_expr,
+    struct_fields,
+    variables_in,
+)
+
+KIND = "scenario"
+#: What a scenario may need from its target (`needs:`).
+NEEDS = ("exchange", "far-end", "server", "process", "tapi3")
+#: The teardown checks run after every scenario (opt out with `unchecked:`).
+CHECKS = ("hierarchy", "orphans", "stale_handles", "modems", "leaks")
+#: Targets a `todo:` may name.
+TARGETS = ("virtual", "port")
+MESSAGE_FIELDS = ("hDevice", "dwCallbackInstance", "dwParam1", "dwParam2", "dwParam3")
+DEFAULT_WITHIN = 30.0
+ACTIONS = ("ring", "hangup", "carrier_loss", "dtr_drop", "remove_port", "kill", "advance")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.,:()'/+-]{0,119}")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_TAG = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_MODEM = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_NUMBER = re.compile(r"[0-9*#]{1,32}")
+_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+DEFAULT_FAR_ENDS: dict[str, str] = {
+    "5550100": "answer,echo",
+    "5550101": "busy",
+    "5550102": "noanswer",
+    "5550103": "answer,hangup=10s",
+}
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where something was written (for reports: file:line and the key path)."""
+
+    path: str
+    line: int
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class ModemSpec:
+    name: str
+    number: str | None
+    profile: str
+
+
+@dataclass
+class World:
+    modems: dict[str, ModemSpec]
+    far: dict[str, str]
+    lines: list[str]  # modem names that are the stack's line devices, device IDs in order
+    apps: dict[str, str]  # name -> how it runs: "flat" | "tapi3" | "server" | "process"
+
+
+@dataclass
+class Pattern:
+    """One expected (or ignored) message. `fields` holds what is checked; in an
+    expectation an unnamed field must be 0, in an ``ignore:`` entry it is not checked."""
+
+    name: str
+    message_id: int
+    fields: dict[str, Any]
+    save: dict[str, str]  # variable -> field
+    where: Where
+    source: str | None = None
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in self.fields.items())
+        saved = ", ".join(f"{k}=>${v}" for v, k in self.save.items())
+        inner = ", ".join(x for x in (shown, saved) if x)
+        return f"{self.name}({inner})" if inner else self.name
+
+
+@dataclass
+class Unordered:
+    patterns: list[Pattern]
+    where: Where
+
+
+@dataclass
+class Step:
+    """One step. `kind` is the action key (call, messages, send, repeat, or one of
+    `ACTIONS`); `args` holds its parsed arguments."""
+
+    kind: str
+    where: Where
+    args: dict[str, Any]
+    source: str | None = None
+    steps: list[Step] = field(default_factory=list)  # repeat:
+
+    def title(self) -> str:
+        a = self.args
+        if self.kind == "call":
+            return f"call {a['function']}"
+        if self.kind == "messages":
+            shown = [
+                p.describe() if isinstance(p, Pattern) else "unordered{…}" for p in a["expect"]
+            ]
+            return "messages " + (", ".join(shown) if shown else "(none)")
+        if self.kind == "send":
+            return f"send {a['text']!r} to {a['modem']}"
+        if self.kind == "repeat":
+            return f"repeat {a['times']}"
+        return f"{self.kind} {a.get('target', '')}".strip()
+
+
+@dataclass
+class Scenario:
+    path: str
+    name: str
+    where: Where
+    description: str
+    source: str | None
+    tags: list[str]
+    needs: set[str]
+    world: World
+    steps: list[Step]
+    finally_steps: list[Step]
+    ignore: list[Pattern]
+    unchecked: dict[str, str]
+    final: dict[str, int] | None
+    todo: dict[str, str]
+    rows: list[tuple[str | None, dict[str, Any]]]  # (row id, values); (None, {}) without data:
+
+    @property
+    def stem(self) -> str:
+        name = Path(self.path).name
+        for suffix in (".scenario.yaml", ".scenario.yml", ".yaml", ".yml"):
+            if name.endswith(suffix):
+                return name[: -len(suffix)]
+        return name
+
+    @property
+    def id(self) -> str:
+        return f"{self.stem}::{self.name}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One runnable item: a scenario with one `data:` row."""
+
+    scenario: Scenario
+    row_id: str | None
+    row: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.scenario.id if self.row_id is None else f"{self.scenario.id}[{self.row_id}]"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Expr):
+        return value.text
+    if isinstance(value, int) and value > 9:
+        return hex(value)
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+# -- loading ---------------------------------------------------------------------------
+
+
+def load_file(path: str | Path) -> list[Scenario]:
+    """Every scenario of one file, checked; `SpecError` for the first problem."""
+    return _Loader(load_spec(path, kind=KIND).root).scenarios()
+
+
+def load_text(text: str, path: str) -> list[Scenario]:
+    """Like `load_file` for text that claims to come from `path`."""
+    return _Loader(parse_spec(text, path, kind=KIND).root).scenarios()
+
+
+def cases(scenarios: list[Scenario]) -> list[Case]:
+    """One `Case` per scenario and data row, sorted by id (stable across processes)."""
+    out = [Case(s, rid, row) for s in scenarios for rid, row in s.rows]
+    return sorted(out, key=lambda c: c.id)
+
+
+def _arg_error(m: SpecMap, arg: str) -> Callable[[str], SpecError]:
+    def fail(message: str) -> SpecError:
+        return m.error("args", f"{arg}: {message}")
+
+    return fail
+
+
+def _at(m: SpecMap, key: str) -> Callable[[str], SpecError]:
+    """A builder of the located error about `key` of `m`."""
+
+    def fail(message: str) -> SpecError:
+        return m.error(key, message)
+
+    return fail
+
+
+class _Flow:
+    """The ``$variable`` check: used only after saved, every saved one used."""
+
+    def __init__(self, given: dict[str, Where]) -> None:
+        self.saved: dict[str, Where] = dict(given)
+        self.used: set[str] = set()
+
+    def use(self, names: list[str], fail: Any) -> None:
+        for name in names:
+            if name not in self.saved:
+                raise fail(f"${name} is used but never saved before this step")
+            self.used.add(name)
+
+    def save(self, name: str, where: Where) -> None:
+        self.saved.setdefault(name, where)
+
+    def finish(self, rows: set[str]) -> None:
+        for name, where in self.saved.items():
+            if name not in self.used and name not in rows:
+                raise SpecError(
+                    where.path, where.line, where.key, f"${name} is saved but never used"
+                )
+
+
+class _Loader:
+    def __init__(self, root: SpecMap) -> None:
+        self.root = root
+        self.path = root.path
+
+    def scenarios(self) -> list[Scenario]:
+        root = self.root
+        items = root.items("scenarios")
+        root.reject_unknown({"spec"})
+        if not items:
+            raise root.error("scenarios", "must list at least one scenario")
+        out: list[Scenario] = []
+        names: dict[str, int] = {}
+        for item in items:
+            scenario = self.scenario(item)
+            if scenario.name in names:
+                raise item.error(
+                    f"a second scenario named {scenario.name!r} (the first is on line "
+                    f"{names[scenario.name]}); ids must be unique in a file"
+                )
+            names[scenario.name] = scenario.where.line
+            out.append(scenario)
+        return out
+
+    def where(self, m: SpecMap | SpecItem, key: str | None = None) -> Where:
+        if isinstance(m, SpecItem):
+            return Where(self.path, m.line, m.key)
+        line = m.line_of(key) if key is not None else m.line
+        full = f"{m.prefix}.{key}" if key and m.prefix else (key or m.prefix)
+        return Where(self.path, line, full)
+
+    def scenario(self, item: SpecItem) -> Scenario:
+        m = item.as_map()
+        name = m.text("name")
+        if not _NAME.fullmatch(name):
+            raise m.error(
+                "name",
+                "must be 1-120 characters: letters, digits, space and _ . , : ( ) ' / + -"
+                f" (starting with a letter or digit), not {name!r}",
+            )
+        description = m.text("description", "")
+        source = m.text("source", None)
+        tags = [self.tag(t) for t in m.items("tags", [])]
+        needs: set[str] = set()
+        for n in m.items("needs", []):
+            if n.value not in NEEDS:
+                raise n.error(f"must be one of {', '.join(NEEDS)}, not {n.value!r}")
+            needs.add(n.value)
+        world = self.world(m.mapping("world", None), m)
+        rows = self.rows(m)
+        row_names = {k: Where(self.path, m.line_of("data"), "data") for _, r in rows for k in r}
+        flow = _Flow(row_names)
+        ignore = [self.pattern(i, strict=False, flow=None) for i in m.items("ignore", [])]
+        steps = self.steps(m, "steps", world, flow, needs, required=True)
+        finally_steps = self.steps(m, "finally", world, flow, needs, required=False)
+        flow.finish(set(row_names))
+        unchecked: dict[str, str] = {}
+        um = m.mapping("unchecked", {})
+        for key in um:
+            if key not in CHECKS:
+                raise um.error(key, f"not a teardown check; the checks are {', '.join(CHECKS)}")
+            reason = um.text(key)
+            if not reason.strip():
+                raise um.error(key, "give the reason this check does not apply")
+            unchecked[key] = reason
+        final = None
+        fm = m.mapping("final", None)
+        if fm is not None:
+            final = {k: fm.integer(k, 0, low=0, high=1000) for k in ("apps", "lines", "calls")}
+            final["messages"] = fm.integer("messages", 0, low=0, high=100_000)
+            fm.reject_unknown()
+            if "hierarchy" in unchecked:
+                raise m.error("final", "a final tree and unchecked: hierarchy contradict")
+        todo: dict[str, str] = {}
+        tm = m.mapping("todo", {})
+        for key in tm:
+            if key not in TARGETS:
+                raise tm.error(key, f"must be a target: {', '.join(TARGETS)}")
+            todo[key] = tm.text(key)
+        m.reject_unknown()
+        return Scenario(
+            path=self.path,
+            name=name,
+            where=self.where(item),
+            description=description,
+            source=source,
+            tags=tags,
+            needs=needs,
+            world=world,
+            steps=steps,
+            finally_steps=finally_steps,
+            ignore=ignore,
+            unchecked=unchecked,
+            final=final,
+            todo=todo,
+            rows=rows,
+        )
+
+    def tag(self, item: SpecItem) -> str:
+        value = item.value
+        if not isinstance(value, str) or not _TAG.fullmatch(value):
+            raise item.error(
+                f"a tag is 1-40 lower-case letters, digits, _ or - (it becomes a pytest "
+                f"marker), not {value!r}"
+            )
+        return value
+
+    def rows(self, m: SpecMap) -> list[tuple[str | None, dict[str, Any]]]:
+        items = m.items("data", None)
+        if items is None:
+            return [(None, {})]
+        if not items:
+            raise m.error("data", "must list at least one row")
+        rows: list[tuple[str | None, dict[str, Any]]] = []
+        keys: set[str] | None = None
+        for i, item in enumerate(items):
+            row = item.as_map()
+            rid = str(row.text("id", i))
+            values: dict[str, Any] = {}
+            for key in row:
+                if key == "id":
+                    continue
+                if not _IDENT.fullmatch(key):
+                    raise row.error(key, "a data column is a variable name (letters, digits, _)")
+                raw = row.raw(key)
+                if isinstance(raw, dict | list):
+                    raise row.error(key, "a data value is a number, text or constant")
+                values[key] = parse_expr(raw, _at(row, key))
+            if keys is not None and set(values) != keys:
+                raise item.error(
+                    f"every row needs the same columns: {', '.join(sorted(keys))}, "
+                    f"not {', '.join(sorted(values))}"
+                )
+            keys = set(values)
+            if any(rid == r for r, _ in rows):
+                raise item.error(f"a second row with id {rid!r}")
+            rows.append((rid, values))
+        return rows
+
+    def world(self, w: SpecMap | None, parent: SpecMap) -> World:
+        if w is None:
+            return World(
+                {"A": ModemSpec("A", "1001", "generic")}, dict(DEFAULT_FAR_ENDS), ["A"], {}
+            )
+        modems: dict[str, ModemSpec] = {}
+        mm = w.mapping("modems", {})
+        for name in mm:
+            if not _MODEM.fullmatch(name):
+                raise mm.error(name, "a modem name is 1-32 letters, digits, _ . -")
+            spec = mm.mapping(name)
+            number = spec.text("number", None)
+            if number is not None and not _NUMBER.fullmatch(number):
+                raise spec.error("number", f"a number is digits, * and #, not {number!r}")
+            profile = spec.text("profile", "generic")
+            try:
+                load_profile(profile)
+            except LinelabError as exc:
+                raise spec.error("profile", f"cannot load this profile: {exc}") from None
+            spec.reject_unknown()
+            modems[name] = ModemSpec(name, number, profile)
+        far: dict[str, str] = {}
+        fm = w.mapping("far", {})
+        for number in fm:
+            if not _NUMBER.fullmatch(number):
+                raise fm.error(number, "a far end's number is digits, * and #")
+            text = fm.text(number)
+            try:
+                far[number] = str(parse_behaviour(text))
+            except LinelabError as exc:
+                raise fm.error(number, f"not a far-end behaviour: {exc}") from None
+        lines: list[str] = []
+        for item in w.items("lines", []):
+            if item.value not in modems:
+                raise item.error(f"a line is one of the world's modems, not {item.value!r}")
+            lines.append(item.value)
+        apps: dict[str, str] = {}
+        am = w.mapping("apps", {})
+        for name in am:
+            apps[name] = am.choice(name, ("flat", "tapi3", "server", "process"))
+        w.reject_unknown()
+        return World(modems, far, lines, apps)
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def steps(
+        self,
+        m: SpecMap,
+        key: str,
+        world: World,
+        flow: _Flow,
+        needs: set[str],
+        *,
+        required: bool,
+    ) -> list[Step]:
+        items = m.items(key) if required else m.items(key, None)
+        if items is None:
+            return []
+        if required and not items:
+            raise m.error(key, "must list at least one step")
+        return [self.step(i, world, flow, needs) for i in items]
+
+    def step(self, item: SpecItem, world: World, flow: _Flow, needs: set[str]) -> Step:
+        m = item.as_map()
+        kinds = [k for k in ("call", "messages", "send", "repeat", *ACTIONS) if k in m]
+        if len(kinds) != 1:
+            raise item.error(
+                "a step has exactly one of call, messages, send, repeat, "
+                + ", ".join(ACTIONS)
+                + (f"; this one has {', '.join(kinds)}" if kinds else "")
+            )
+        kind = kinds[0]
+        where = self.where(item)
+        source = m.text("source", None)
+        fail = _at(m, kind)
+        args: dict[str, Any] = {}
+        sub: list[Step] = []
+        if kind == "call":
+            args = self.call(m, flow, where)
+        elif kind == "messages":
+            app = parse_expr(m.raw("app"), _at(m, "app"))
+            if not isinstance(app, Expr):
+                raise m.error("app", "name the HLINEAPP whose queue to read: $variable")
+            flow.use(app.variables(), _at(m, "app"))
+            args["app"] = app
+            args["within"] = parse_duration(m.raw("within", DEFAULT_WITHIN), _at(m, "within"))
+            args["ignore"] = [
+                self.pattern(i, strict=False, flow=None) for i in m.items("ignore", [])
+            ]
+            expect: list[Pattern | Unordered] = []
+            for entry in m.items("messages"):
+                if isinstance(entry.value, str):
+                    expect.append(self.pattern(entry, strict=True, flow=flow))
+                    continue
+                em = entry.as_map()
+                if "unordered" in em:
+                    group = [
+                        self.pattern(i, strict=True, flow=flow) for i in em.items("unordered")
+                    ]
+                    em.reject_unknown()
+                    if len(group) < 2:
+                        raise em.error("unordered", "an unordered group holds two or more")
+                    expect.append(Unordered(group, self.where(entry)))
+                else:
+                    expect.append(self.pattern(entry, strict=True, flow=flow))
+            args["expect"] = expect
+        elif kind == "send":
+            args["text"] = m.text("send")
+            args["modem"] = self.modem_ref(m, "modem", world)
+            args["expect"] = m.text("expect", None)
+            args["within"] = parse_duration(m.raw("within", 5), _at(m, "within"))
+        elif kind == "repeat":
+            args["times"] = m.integer("repeat", low=1, high=10_000)
+            sub = self.steps(m, "steps", world, flow, needs, required=True)
+        elif kind == "advance":
+            args["seconds"] = parse_duration(m.raw("advance"), fail)
+        elif kind == "kill":
+            target = m.text("kill")
+            if target not in world.apps:
+                raise fail(f"kill names an app of world.apps, not {target!r}")
+            args["target"] = target
+            needs.add("process")
+        else:
+            args["target"] = self.modem_ref(m, kind, world)
+            needs.add("exchange")
+            if kind == "ring":
+                caller = m.text("from", None)
+                if caller is not None and not _NUMBER.fullmatch(caller):
+                    raise m.error("from", "a caller number is digits, * and #")
+                args["from"] = caller
+                args["name"] = m.text("name", None)
+                then = m.text("then", "answer")
+                try:
+                    args["then"] = str(validate_for_caller(then))
+                except LinelabError as exc:
+                    raise m.error("then", f"not a far-end behaviour for a caller: {exc}") from None
+                needs.add("far-end")
+        m.reject_unknown()
+        return Step(kind, where, args, source, sub)
+
+    def modem_ref(self, m: SpecMap, key: str, world: World) -> str:
+        name = str(m.text(key))
+        if name not in world.modems:
+            known = ", ".join(world.modems) or "none"
+            raise m.error(key, f"names a modem of the world ({known}), not {name!r}")
+        return name
+
+    def call(self, m: SpecMap, flow: _Flow, where: Where) -> dict[str, Any]:
+        name = m.text("call")
+        function = FUNCTIONS.get(name)
+        if function is None:
+            raise m.error("call", f"not a TAPI function this stack has: {name!r}")
+        params = function.parameters
+        raw = m.raw("args", {})
+        if isinstance(raw, list):
+            if len(raw) > len(params):
+                raise m.error("args", f"{name} takes at most {len(params)} arguments")
+            raw = dict(zip(params, raw, strict=False))
+        if not isinstance(raw, dict):
+            raise m.error("args", "must be a mapping of parameter names (or a list in order)")
+        args: dict[str, Any] = {}
+        for key, value in raw.items():
+            fail = _arg_error(m, key)
+            if key not in params:
+                raise fail(f"{name} has no parameter {key!r}; it takes {', '.join(params)}")
+            struct = function.structs.get(key)
+            if isinstance(value, dict):
+                if struct is None:
+                    raise fail("takes a value, not a mapping")
+                known = struct_fields(struct)
+                parsed: dict[str, Any] = {}
+                for f, v in value.items():
+                    if f not in known:
+                        raise fail(f"{struct.__name__} has no member {f!r}")
+                    parsed[f] = parse_expr(v, fail)
+                args[key] = {"__struct__": struct, **parsed}
+            elif isinstance(value, list):
+                raise fail("takes a value, not a list")
+            else:
+                args[key] = parse_expr(value, fail)
+            if args[key] is ANY:
+                raise fail("'any' only matches messages; an argument needs a value")
+            flow.use(variables_in(args[key]), fail)
+        try:
+            function.signature.bind(None, **args)
+        except TypeError as exc:
+            missing = [
+                p
+                for p in params
+                if p not in args and function.signature.parameters[p].default is _EMPTY
+            ]
+            detail = f"missing {', '.join(missing)}" if missing else str(exc)
+            raise m.error("args", f"{name}: {detail}") from None
+        returns: Any = "async" if function.is_async else 0
+        if "returns" in m:
+            raw_ret = m.raw("returns")
+            returns = raw_ret if raw_ret == "async" else parse_expr(raw_ret, _at(m, "returns"))
+            if isinstance(returns, str) and returns != "async":
+                raise m.error("returns", "a return code: a number, a constant or async")
+            flow.use(variables_in(returns), _at(m, "returns"))
+        save: dict[str, str] = {}
+        sm = m.mapping("save", {})
+        for var in sm:
+            if not _IDENT.fullmatch(var):
+                raise sm.error(var, "a variable name is letters, digits and _")
+            what = sm.text(var)
+            head = what.split(".", 1)[0]
+            if what != "return" and head not in function.outputs:
+                outs = ", ".join(("return", *function.outputs))
+                raise sm.error(var, f"{name} gives {outs}, not {what!r}")
+            save[var] = what
+            flow.save(var, Where(self.path, sm.line_of(var), f"{sm.prefix}.{var}"))
+        return {"function": name, "params": args, "returns": returns, "save": save}
+
+    def pattern(self, item: SpecItem, *, strict: bool, flow: _Flow | None) -> Pattern:
+        if isinstance(item.value, str):
+            m = None
+            name = item.value
+        else:
+            m = item.as_map()
+            name = m.text("msg")
+        value = constant(name) if name.startswith("LINE_") else None
+        if value is None:
+            raise item.error(f"not a message name (LINE_REPLY, LINE_CALLSTATE …): {name!r}")
+        fields: dict[str, Any] = {}
+        save: dict[str, str] = {}
+        source = None
+        if m is not None:
+            for f in MESSAGE_FIELDS:
+                if f in m:
+                    fields[f] = parse_expr(m.raw(f), _at(m, f))
+                    if flow is not None:
+                        flow.use(variables_in(fields[f]), _at(m, f))
+            sm = m.mapping("save", {})
+            for var in sm:
+                what = sm.choice(var, MESSAGE_FIELDS)
+                if what in fields:
+                    raise sm.error(var, f"{what} is both matched and saved")
+                if flow is None:
+                    raise sm.error(var, "an ignored message cannot save a value")
+                save[var] = what
+                flow.save(var, Where(self.path, sm.line_of(var), f"{sm.prefix}.{var}"))
+            source = m.text("source", None)
+            m.reject_unknown()
+        if strict:
+            for f in MESSAGE_FIELDS:
+                if f not in fields and f not in save.values():
+                    fields[f] = 0
+        fields = {f: fields[f] for f in MESSAGE_FIELDS if f in fields}
+        return Pattern(name, value, fields, save, self.where(item), source)
+
+
+_EMPTY = __import__("inspect").Parameter.empty
+
+
+def variables_of(text: str) -> list[str]:
+    return _VARIABLE.findall(text)
+
+
+__all__ = [
+    "CHECKS",
+    "NEEDS",
+    "Case",
+    "ModemSpec",
+    "Pattern",
+    "Scenario",
+    "Step",
+    "Unordered",
+    "Where",
+    "World",
+    "cases",
+    "load_file",
+    "load_text",
+]

@@ -1,0 +1,222 @@
+"""The world a scenario runs in: modems, the exchange and a `tapi.Stack` on one
+virtual-time loop (`VirtualWorld`), or a real modem on real time (`PortWorld`).
+
+`VirtualWorld` is what `tests/integration/test_tapi_modem.py` builds by hand, with
+``vmodem://`` ports instead of ptys: one `VirtualTime`, one event loop from it in a
+service thread, a `ModemHost` with the scenario's modems and far ends on that loop,
+and a stack whose modem lines open ``vmodem://NAME`` on the same host. The scenario's
+thread is the application: it calls the flat API and waits in lineGetMessage (a
+linelab wait), so rings and time-outs pass in virtual time.
+
+The pytest fixtures (`scenarios.plugin`) hand the same objects to users' tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import serial
+
+from emulator import register_url_handler
+from emulator.host import HostedModem, ModemHost
+from emulator.line import CallerId
+from emulator.trace import TraceRecord
+from emulator.vmodem import set_default_host
+from linelab.errors import LinelabError
+from linelab.vtime import RealTime, TimeSource, VirtualTime
+from scenarios.language import World
+from tapi.config import LineConfig
+from tapi.providers.modem import ModemLine, provider_for
+from tapi.stack import Stack
+
+T = TypeVar("T")
+
+# Real time the loop listens for bytes in flight before virtual time jumps. vmodem://
+# hands bytes over in-process (an eventfd), so far less than a pty's 20 ms is enough.
+GRACE = 0.005
+
+#: What each kind of target can provide (`needs:`).
+VIRTUAL_PROVIDES = frozenset({"exchange", "far-end"})
+PORT_PROVIDES: frozenset[str] = frozenset()
+
+
+class VirtualWorld:
+    """Modems, exchange and stack on one virtual-time loop (see module doc)."""
+
+    target = "virtual"
+    provides = VIRTUAL_PROVIDES
+
+    def __init__(self, world: World, *, grace: float = GRACE) -> None:
+        register_url_handler()
+        self.spec = world
+        self.records: list[TraceRecord] = []
+        self.vt = VirtualTime(grace=grace)
+        self.time: TimeSource = self.vt
+        self.loop = self.vt.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="scenario-loop", daemon=True)
+        self._thread.start()
+        self.host: ModemHost = self.call(lambda: ModemHost(self.loop, trace=self.records.append))
+        self._previous_host = set_default_host(self.host, self.vt)
+        self._closed = False
+        self.at_ports: dict[str, serial.SerialBase] = {}
+        try:
+            for spec in world.modems.values():
+                self.host.add_modem(spec.name, spec.number, spec.profile)
+            for number, behaviour in world.far.items():
+                self.call(self.host.exchange.set_far, number, behaviour)
+            configs = [LineConfig(name=f"Modem {n}", port=f"vmodem://{n}") for n in world.lines]
+            self.lines = [ModemLine(c, time=self.vt) for c in configs]
+            self.stack = Stack(lines=self.lines, time=self.vt, loop=self.loop)
+        except BaseException:
+            self.close()
+            raise
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` on the loop thread and return its result."""
+        return ModemHost.call_on(self.loop, fn, *args)
+
+    def modem(self, name: str) -> HostedModem:
+        return self.call(lambda: self.host.modem(name))
+
+    def number(self, name: str) -> str:
+        return self.modem(name).number
+
+    # -- modem- and line-side actions (the scenario's far side of the world) -----------------
+    def ring(self, name: str, caller: str | None, caller_name: str | None, then: str) -> None:
+        number = self.number(name)
+        cid = CallerId(number=caller, name=caller_name)
+        self.call(lambda: self.host.exchange.place_call(number, cid, then))
+
+    def hangup(self, name: str) -> bool:
+        """The far end of the call on modem `name` hangs up (a call `ring` placed)."""
+        number = self.number(name)
+
+        def cancel() -> bool:
+            live = [c for c in self.host.exchange.placed_calls() if c.to == number and not c.ended]
+            for placed in live:
+                placed.cancel()
+            return bool(live)
+
+        return self.call(cancel)
+
+    def carrier_loss(self, name: str) -> None:
+        self.call(lambda: self.host.modem(name).line.drop_carrier())
+
+    def dtr_drop(self, name: str) -> None:
+        self.call(lambda: self.host.modem(name).set_dtr(False))
+
+    def remove_port(self, name: str) -> None:
+        self.host.remove_modem(name)
+
+    def advance(self, seconds: float) -> None:
+        self.vt.sleep(seconds)
+
+    def at_port(self, name: str) -> serial.SerialBase:
+        """A pyserial port on modem `name` for raw AT steps (opened on first use)."""
+        port = self.at_ports.get(name)
+        if port is None:
+            port = serial.serial_for_url(f"vmodem://{name}", timeout=0)
+            self.at_ports[name] = port
+        return port
+
+    def close_at_ports(self) -> None:
+        for port in self.at_ports.values():
+            port.close()
+        self.at_ports.clear()
+
+    # -- teardown ---------------------------------------------------------------------------
+    def modem_faults(self, *, ports: bool) -> list[str]:
+        """What is wrong with the modems now: off hook, DCD high, a port left open."""
+
+        def look() -> list[str]:
+            faults: list[str] = []
+            for name, modem in sorted(self.host.modems.items()):
+                if modem.line.offhook or modem.line.call is not None:
+                    faults.append(f"modem {name} is off hook (engine state {modem.engine.state})")
+                if modem.signals.dcd:
+                    faults.append(f"modem {name} has DCD high")
+                if ports and modem.port is not None:
+                    faults.append(f"modem {name}: a port is still open on it")
+            return faults
+
+        return self.call(look)
+
+    def close(self) -> None:
+        """Stop everything this world started (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.close_at_ports()
+        stack = getattr(self, "stack", None)
+        if stack is not None:
+            stack.close()
+        set_default_host(self._previous_host)
+        if hasattr(self, "host"):
+            self.host.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10.0)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class PortWorld:
+    """A real modem (or any lines file) through the modem provider, on real time. No
+    exchange, no scripted far ends: scenarios that need them are skipped."""
+
+    target = "port"
+    provides = PORT_PROVIDES
+
+    def __init__(self, world: World, configs: list[LineConfig]) -> None:
+        self.spec = world
+        self.records: list[TraceRecord] = []
+        self.time = RealTime()
+        self.vt = None
+        self.configs = configs
+        self.stack = Stack([provider_for(configs, time=self.time)], time=self.time)
+        self.at_ports: dict[str, serial.SerialBase] = {}
+        self._names = dict(zip(world.lines, configs, strict=False))
+
+    def at_port(self, name: str) -> serial.SerialBase:
+        port = self.at_ports.get(name)
+        if port is None:
+            config = self._names.get(name) or self.configs[0]
+            port = serial.serial_for_url(config.port, timeout=0)
+            self.at_ports[name] = port
+        return port
+
+    def close_at_ports(self) -> None:
+        for port in self.at_ports.values():
+            port.close()
+        self.at_ports.clear()
+
+    def modem_faults(self, *, ports: bool) -> list[str]:
+        return []  # a real modem's hook state is not observable from here
+
+    def advance(self, seconds: float) -> None:
+        self.time.sleep(seconds)
+
+    def close(self) -> None:
+        self.close_at_ports()
+        self.stack.close()
+
+
+def check_reachable(configs: list[LineConfig]) -> str | None:
+    """None if every configured port opens, else why not (exit status 3)."""
+    register_url_handler()
+    for config in configs:
+        try:
+            port = serial.serial_for_url(config.port, timeout=0)
+        except (serial.SerialException, OSError, ValueError, LinelabError) as exc:
+            return f"cannot open {config.port} ({config.name}): {exc}"
+        port.close()
+    return None
+
+
+__all__ = ["PortWorld", "VirtualWorld", "check_reachable"]
