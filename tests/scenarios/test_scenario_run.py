@@ -26,7 +26,10 @@ CALL_CONNECTED = """\
           - {msg: LINE_REPLY, dwParam1: $rid}
           - {msg: LINE_CALLSTATE, hDevice: $hCall, dwParam1: LINECALLSTATE_DIALING}
           - {msg: LINE_CALLSTATE, hDevice: $hCall, dwParam1: LINECALLSTATE_PROCEEDING}
-          - {msg: LINE_CALLSTATE, hDevice: $hCall, dwParam1: LINECALLSTATE_CONNECTED, dwParam2: any}
+          - msg: LINE_CALLSTATE
+            hDevice: $hCall
+            dwParam1: LINECALLSTATE_CONNECTED
+            dwParam2: any
         app: $hApp
         within: 60s
 """
