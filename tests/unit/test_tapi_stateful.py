@@ -165,8 +165,8 @@ class Hierarchy(RuleBasedStateMachine):
                         assert call is not None and h.hCall in call.handles, h
             for m in app.messages:
                 if m.hCall is not None and m.dwMessageID != C.LINE_REPLY:
-                    h = view.call(m.hCall)
-                    assert h is not None and h.valid, m
+                    about = view.call(m.hCall)
+                    assert about is not None and about.valid, m
                 if m.hLine is not None:
                     assert view.line(m.hLine) is not None, m
         assert view.orphans() == []
