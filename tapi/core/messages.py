@@ -56,7 +56,7 @@ class Outbox:
     def purge(self, app: App, doomed: Doomed) -> None:
         """Delete the queued messages for which `doomed` is true (R4). A queue whose
         messages count as delivered once posted (the completion-port option) keeps them."""
-        if not app.recallable:
+        if not app.recallable or app.closing:
             return
         kept = [m for m in app.queue if not doomed(m)]
         if len(kept) != len(app.queue):
@@ -66,6 +66,8 @@ class Outbox:
 
     def quiesce(self, app: App, doomed: Doomed) -> None:
         """Ask the driver to let a running callback for a `doomed` message finish."""
+        if app.closing:
+            return  # lineShutdown asks once for everything
         self._changes.quiesce.append((app, doomed))
 
     def take(self, app: App) -> Msg | None:

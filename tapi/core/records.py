@@ -69,6 +69,9 @@ class App:
     completion_port: Any = None
     completion_key: int = 0
     alive: bool = True
+    #: lineShutdown under way: its lines close one by one, but its queue is purged and
+    #: its requests are cancelled once, for the whole app, at the end (not per line).
+    closing: bool = False
     request_modes: int = 0
     registration_instance: int = 0
 

@@ -87,7 +87,9 @@ class HandleTree:
         if h in h.call.handles:
             h.call.handles.remove(h)
         app = h.line.app
-        if self.ce or h.line.api_version < C.TAPI_VERSION2_0:
+        if app.closing:
+            pass  # lineShutdown cancels the app's requests and purges its queue at once
+        elif self.ce or h.line.api_version < C.TAPI_VERSION2_0:
             # Windows CE, and any app that negotiated a version below 2.0: the pending
             # replies for the call are discarded (tapi.md 6.1).
             for req in self.tables.requests.values():
@@ -165,9 +167,10 @@ class HandleTree:
         app.lines.pop(line.hLine, None)
         if line in device.opens:
             device.opens.remove(line)
-        for req in self.tables.requests.values():
-            if req.line is line or (req.handle is not None and req.handle.line is line):
-                req.suppressed = True
+        if not app.closing:  # (lineShutdown cancels all of the app's requests at once)
+            for req in self.tables.requests.values():
+                if req.line is line or (req.handle is not None and req.handle.line is line):
+                    req.suppressed = True
         if not forced:
             self.outbox.purge(app, lambda m: m.belongs_to_line(line))
             self.outbox.quiesce(app, lambda m: m.belongs_to_line(line))
@@ -185,8 +188,12 @@ class HandleTree:
 
     def shutdown_app(self, app: App) -> None:
         """lineShutdown (R1)."""
-        for line in list(app.lines.values()):
-            self.close_line(line)
+        app.closing = True  # linear in the app's lines, not quadratic: see App.closing
+        try:
+            for line in list(app.lines.values()):
+                self.close_line(line)
+        finally:
+            app.closing = False
         for req in self.tables.requests.values():
             if req.app is app:
                 req.suppressed = True

@@ -11,9 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import tapi.core
 from tapi import constants as C
 from tapi.core.core import TapiCore
+from tapi.core.records import Msg
 from tapi.providers.base import LineDevice, Provider
 from tapi.providers.fake import FakeLine
 from tapi.structs import LINEINITIALIZEEXPARAMS
@@ -216,3 +219,34 @@ def test_an_asyncio_loop_drives_the_core_with_no_thread_per_app() -> None:
 
     names = asyncio.run(main())
     assert names == [["LINE_APPNEWCALL", "LINE_CALLSTATE"]] * 2
+
+
+def test_lineshutdown_scans_the_queue_once_not_once_per_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """lineShutdown of an app with many lines is linear: its queue is purged in one pass
+    at the end (bench/tapi_stack.py measures the time; this counts the work)."""
+    core = _LoopDriver().core  # FakeLines report to it (no loop is needed)
+    lines = [FakeLine(f"line {i}") for i in range(30)]
+    core.add_provider(Provider(list(lines)))
+    params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
+    rc, h, *_ = core.lineInitializeEx(None, None, "big", 0x20002, params)
+    assert rc == 0 and h is not None
+    for device in range(30):
+        rc, hL = core.lineOpen(h, device, 0x20002, 0, 0, C.LINECALLPRIVILEGE_OWNER,
+                               C.LINEMEDIAMODE_DATAMODEM)  # fmt: skip
+        assert rc == 0 and hL is not None
+        assert core.lineMakeCall(hL, "1")[0] > 0
+    queued = len(core.pending(h))
+    assert queued >= 60
+    scans = [0]
+    belongs = Msg.belongs_to_line
+
+    def counting(self: Msg, line: Any) -> bool:
+        scans[0] += 1
+        return belongs(self, line)
+
+    monkeypatch.setattr(Msg, "belongs_to_line", counting)
+    assert core.lineShutdown(h) == 0
+    assert scans[0] == 0  # no per-line purge (30 lines x the queue before)
+    assert core.hierarchy(apps=[h]).is_empty() and all(not x.is_open for x in lines)
