@@ -7,13 +7,16 @@ The rule (docs/ARCHITECTURE.md, "Time"): **virtual time advances only while ever
 is waiting in a linelab wait**. There are two kinds of actor:
 
 - event loops made by `VirtualTime.new_event_loop()`. A loop is "waiting" when it has
-  nothing runnable: no ready callbacks, and no I/O ready on any of its file descriptors
-  after a short real-time grace period (`grace`, 20 ms by default). The grace matters
-  because a Linux pty hands written bytes to the other end through deferred kernel
-  work, so "nothing is readable" can be briefly true while data is in flight. 2 ms
-  was enough on an idle machine but not with four test runs in parallel on two
-  cores (bytes still in the pty when the clock jumped); 20 ms was reliable there.
-  Each jump costs one grace period of wall time;
+  nothing runnable: no ready callbacks, and no I/O ready on any of its file
+  descriptors. Before the clock jumps, one poll(2) over the fds that *every* loop reads
+  checks that no byte is in flight: a Linux pty hands written bytes to the other end
+  through deferred kernel work, so epoll can briefly say "nothing is readable" while
+  data is on its way, and a loop that wrote into a pty can go idle before the loop that
+  reads the other end has woken. poll asks each tty, which first runs that work. Only
+  when bytes are in flight does a loop listen for a short real-time grace (`grace`,
+  20 ms by default) before it looks again; an idle jump costs no real time. (Earlier
+  every jump paid the grace: 2 ms had been too short under load, 20 ms reliable, at
+  26 ms of wall time per jump; bench/virtual_time.py gives the figures);
 - threads that call `VirtualTime.wait()` (a TAPI app blocked in lineGetMessage, a
   scenario step, a test). The thread that made the `VirtualTime`, and every thread
   that has ever called `wait()` or `register_actor()`, is an actor for as long as it
@@ -40,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import selectors
 import threading
 import weakref
@@ -149,7 +153,8 @@ class _Waiter:
 class VirtualTime:
     """A clock that jumps to the next deadline once every actor waits (see module doc).
 
-    `grace` is the real time a loop listens for in-flight I/O before it counts as idle.
+    `grace` is the real time a loop listens for I/O when bytes are in flight on an fd
+    some loop reads, before it looks again (see the module docstring).
     """
 
     def __init__(self, start: float = 0.0, *, grace: float = 0.02) -> None:
@@ -161,6 +166,8 @@ class VirtualTime:
         # loop selector -> its next timer (virtual) while idle, or _BUSY
         self._loops: weakref.WeakKeyDictionary[_VirtualSelector, Any] = weakref.WeakKeyDictionary()
         self.jumps = 0
+        # How often a loop listened for the grace because bytes were in flight.
+        self.grace_waits = 0
         # Bumped whenever an actor starts or resumes waiting. A loop that saw everyone
         # waiting polls its I/O once more and jumps only if this has not moved since:
         # an actor posts its work to the loop *before* it starts to wait, so anything
@@ -309,6 +316,25 @@ class VirtualTime:
         else:
             self._try_jump()
 
+    def _bytes_in_flight(self) -> bool:
+        """Whether bytes wait on any fd that a loop of this time source reads.
+
+        One poll(2) over them all: unlike epoll, poll asks each fd's driver, and a tty's
+        (n_tty_poll) first runs the pty work that carries written bytes to the other
+        end, so bytes still in the kernel between a pty's two ends count. (FIONREAD
+        alone does not flush that work: it missed 5 of 2000 fresh writes in a test.)"""
+        with self._lock:
+            fds = set().union(*(selector.read_fds for selector in self._loops))
+        if not fds:
+            return False
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN | select.POLLPRI)
+        return any(
+            events & (select.POLLIN | select.POLLPRI) and not events & select.POLLNVAL
+            for _, events in poller.poll(0)
+        )
+
     @staticmethod
     def _wake(conds: list[threading.Condition]) -> None:
         for cond in conds:
@@ -345,6 +371,31 @@ class _VirtualSelector(selectors.DefaultSelector):
         self._vt = vt
         self._kick_r, self._kick_w = _pipe()
         super().register(self._kick_r, selectors.EVENT_READ)
+        # The fds this loop reads (its self-pipe, ptys, sockets; not the kick pipe), for
+        # the in-flight check of every loop (`VirtualTime._bytes_in_flight`). Replaced,
+        # never mutated, so that another thread may read it without a lock.
+        self.read_fds: frozenset[int] = frozenset()
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        key = super().register(fileobj, events, data)
+        self._note(key.fd, events)
+        return key
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        key = super().modify(fileobj, events, data)
+        self._note(key.fd, events)
+        return key
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        key = super().unregister(fileobj)
+        self._note(key.fd, 0)
+        return key
+
+    def _note(self, fd: int, events: int) -> None:
+        if events & selectors.EVENT_READ:
+            self.read_fds = self.read_fds | {fd}
+        else:
+            self.read_fds = self.read_fds - {fd}
 
     def kick(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
@@ -371,9 +422,6 @@ class _VirtualSelector(selectors.DefaultSelector):
         ready = self._real_select(0)
         if ready or timeout == 0:
             return ready
-        ready = self._real_select(vt.grace)
-        if ready:
-            return ready
         with vt._lock:
             vt._loops[self] = _IDLE if timeout is None else vt._now + timeout
             jumpable = vt._next_deadline_locked() is not None
@@ -388,6 +436,11 @@ class _VirtualSelector(selectors.DefaultSelector):
             ready = self._real_select(0)
             if ready:
                 return ready
+            if vt._bytes_in_flight():
+                # Bytes wait on an fd some loop reads (perhaps this one: epoll may not
+                # have seen them yet): that loop will run first. Listen for the grace.
+                vt.grace_waits += 1
+                return self._real_select(vt.grace)
             vt._try_jump(generation)
             return []  # jumped, or an actor moved meanwhile: the next pass looks again
         finally:

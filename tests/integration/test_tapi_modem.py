@@ -45,6 +45,7 @@ Msg = tuple[Any, ...]
 # jump. Linux hands pty bytes over through deferred kernel work, which takes longer
 # than vtime's default 2 ms on a loaded machine (the suite runs on 2 busy cores).
 GRACE = 0.02
+UNTIL_STEP = 0.01  # virtual seconds between two looks of Lab.until
 
 
 def short(m: LINEMESSAGE) -> Msg:
@@ -93,6 +94,17 @@ class Lab:
 
     def engine_state(self, name: str) -> str:
         return self.call(lambda: self.host.modem(name).engine.state)
+
+    def until(self, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Let virtual time pass, a little at a time, until `condition()` holds (at most
+        `timeout` virtual seconds); whether it did. A wait on a condition, not a fixed
+        virtual sleep: it returns as soon as the condition holds."""
+        deadline = self.vt.now() + timeout
+        while not condition():
+            if self.vt.now() >= deadline:
+                return False
+            self.vt.sleep(UNTIL_STEP)
+        return True
 
     def close(self) -> None:
         self.stack.close()
@@ -280,7 +292,8 @@ def test_data_phase_back_pressure_loses_nothing(lab: Lab) -> None:
         n = port_a.write(payload[sent:])
         sent += n
         if n == 0:
-            lab.vt.sleep(30.0)  # let everything that can move, move
+            # Let everything that can move, move: until B's reader buffer is full.
+            lab.until(lambda: port_b.in_waiting >= RX_LIMIT, 30.0)
             if port_a.write(payload[sent : sent + 1]) == 0:
                 break
             sent += 1
@@ -704,19 +717,19 @@ def test_pty_driver_lowers_dtr_with_b0_and_sees_its_path_removed(lab: Lab) -> No
     try:
         assert isinstance(driver, FdPortDriver) and driver.is_pty
         lab.call(driver.start)
-        lab.vt.sleep(0.5)
-        assert lab.call(lambda: lab.host.modem("A").dtr)
+
+        def dtr() -> bool:
+            return lab.call(lambda: lab.host.modem("A").dtr)
+
+        assert lab.until(dtr)
         lab.call(driver.set_dtr, False)
-        lab.vt.sleep(0.5)
-        assert not lab.call(lambda: lab.host.modem("A").dtr)
+        assert lab.until(lambda: not dtr())
         lab.call(driver.set_dtr, True)
-        lab.vt.sleep(0.5)
-        assert lab.call(lambda: lab.host.modem("A").dtr)
+        assert lab.until(dtr)
         lab.call(driver.write, b"ATI\r")
-        lab.vt.sleep(0.5)
-        assert b"OK" in b"".join(data)
+        assert lab.until(lambda: b"OK" in b"".join(data))
         lab.paths["A"].unlink()  # the symlink goes; the pty itself stays
-        lab.vt.sleep(0.5)
+        assert lab.until(lambda: bool(gone))
         assert gone == [f"{path} was removed"] and driver.closed
     finally:
         lab.call(driver.close)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import termios
 import threading
+import tty
 from collections.abc import Iterator
 
 import pytest
@@ -229,3 +232,70 @@ def test_work_posted_just_before_waiting_runs_before_any_jump() -> None:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+def _raw_pty() -> tuple[int, int]:
+    master, slave = os.openpty()
+    tty.setraw(slave, termios.TCSANOW)
+    os.set_blocking(master, False)
+    os.set_blocking(slave, False)
+    return master, slave
+
+
+def test_pty_bytes_in_flight_to_another_loop_arrive_before_any_jump() -> None:
+    # Loop A writes into a pty and goes idle; loop B reads the other end. The bytes are
+    # still in the kernel's pty work when A looks, and B's epoll has not woken yet: the
+    # in-flight check must see them, with no grace period to hide behind.
+    vt = VirtualTime(grace=0.0)
+    writer, t1 = run_loop_in_thread(vt)
+    reader, t2 = run_loop_in_thread(vt)
+    master, slave = _raw_pty()
+    cond = threading.Condition()
+    got = bytearray()
+
+    def readable() -> None:
+        with cond:
+            got.extend(os.read(slave, 4096))
+            vt.notify_all(cond)
+
+    try:
+        reader.call_soon_threadsafe(reader.add_reader, slave, readable)
+        for i in range(1, 501):
+            writer.call_soon_threadsafe(os.write, master, b"x")
+            with cond:
+                assert vt.wait(cond, lambda i=i: len(got) >= i, 10.0), f"jumped over byte {i}"
+        assert vt.now() == 0.0
+    finally:
+        reader.call_soon_threadsafe(reader.remove_reader, slave)
+        for loop, thread in ((writer, t1), (reader, t2)):
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(5)
+            loop.close()
+        os.close(master)
+        os.close(slave)
+
+
+def test_no_grace_is_paid_while_nothing_is_in_flight(vt: VirtualTime) -> None:
+    # A quiet pty on the loop: the clock jumps straight from timer to timer, and no
+    # loop ever stops to listen for bytes that are not there.
+    master, slave = _raw_pty()
+    vt.unregister_actor()
+    loop = vt.new_event_loop()
+
+    async def body() -> None:
+        loop.add_reader(master, os.read, master, 4096)
+        try:
+            for _ in range(100):
+                await asyncio.sleep(60)
+        finally:
+            loop.remove_reader(master)
+
+    try:
+        loop.run_until_complete(body())
+    finally:
+        loop.close()
+        os.close(master)
+        os.close(slave)
+    assert vt.now() == 6000
+    assert vt.jumps >= 100
+    assert vt.grace_waits == 0
