@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -54,3 +56,15 @@ def run_json(tmp: Path, *args: str) -> tuple[int, dict[str, Any]]:
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text)
+
+
+def pytest_in(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest in `directory` as a user runs it (the plugin through its entry point)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "timeout=100", *args],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
