@@ -78,7 +78,20 @@ def test_answered_call_reports_who_hung_up(
     a, _ = modems
     port = Port(str(a))
     waiting = subprocess.Popen(
-        [sys.executable, "-m", "linelab", "call", str(a), "--from", "5551234", "--wait"],
+        # Rings enough that a loaded machine answers in time (10 rings at scale 100 is
+        # only 0.6 s).
+        [
+            sys.executable,
+            "-m",
+            "linelab",
+            "call",
+            str(a),
+            "--from",
+            "5551234",
+            "--wait",
+            "--rings",
+            "1000",
+        ],  # fmt: skip
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -96,7 +109,7 @@ def test_answered_call_reports_who_hung_up(
         out, err = waiting.communicate(timeout=DEADLINE)
         assert waiting.returncode == 0, err
         lines = out.splitlines()
-        assert "ringing (ring 1 of 10)" in lines
+        assert "ringing (ring 1 of 1000)" in lines
         assert any(line.startswith("answered at ") for line in lines), lines
         assert lines[-1].startswith("ended: modem hung up after ")
     finally:

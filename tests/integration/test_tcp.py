@@ -149,7 +149,16 @@ def test_an_incoming_connection_rings_the_modem(
 ) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     proc = linelab(
-        "modem", str(a), str(b), "--listen", f"0={b}", "--time-scale", "100", env=runtime_dir
+        # Scale 10, not 100: the incoming call gives up after 10 rings (6 s of modem
+        # time), which must leave a loaded machine time to answer.
+        "modem",
+        str(a),
+        str(b),
+        "--listen",
+        f"0={b}",
+        "--time-scale",
+        "10",
+        env=runtime_dir,
     )
     try:
         ready = read_ready(proc, 2)
