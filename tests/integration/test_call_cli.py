@@ -91,7 +91,7 @@ def test_answered_call_reports_who_hung_up(
             "--wait",
             "--rings",
             "1000",
-        ],  # fmt: skip
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
