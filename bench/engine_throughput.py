@@ -1,6 +1,6 @@
 """In-process engine throughput, no I/O: AT commands and data-mode bytes per second.
 
-Everything runs in this one thread on a `VirtualClock`; no pty, no event loop. The
+Everything runs in this one thread on a `ManualClock`; no pty, no event loop. The
 floors are trivial Python loops doing the same byte movements, so each ratio says how
 much of the cost is the engine's logic rather than Python itself:
 
@@ -285,7 +285,7 @@ def report(results: bl.Results, commands: int, kib: int, rounds: int) -> str:
     return (
         "## Engine throughput in process, no I/O (bench/engine_throughput.py)\n\n"
         f"{commands} AT round trips and {kib} KiB of data per row, {rounds} round(s), "
-        "one thread, VirtualClock. *time ×* = how many times longer than the floor "
+        "one thread, ManualClock. *time ×* = how many times longer than the floor "
         "each item takes (floor rate / row rate, within each round).\n\n"
         + bl.table(
             ["AT round trips (E0)", "k cmd/s", "min-max", "µs/cmd", "time × floor", "min-max"],

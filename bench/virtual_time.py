@@ -4,7 +4,7 @@ The scenario: modem A dials modem B, which rings and is never answered; A gives 
 S7 (50 s) runs out, and the run goes on to 60 s of telephony time. B rings 9 times
 (0.76 s, then every 6 s). Every row checks those results before its time counts.
 
-- *Sim, in process*: `emulator.sim.Sim` on a `VirtualClock`: no I/O, no loop. It is the
+- *Sim, in process*: `emulator.sim.Sim` on a `ManualClock`: no I/O, no loop. It is the
   floor for the pty row (the same engines and exchange, nothing else).
 - *ptys, virtual-time loop*: two `emulator.pty.PtyPort` modems on one `ModemHost`, on a
   loop from `linelab.vtime.VirtualTime`; the two DTEs are raw clients on the pty slaves,

@@ -16,7 +16,7 @@ its line signals, a request on its `Line` to the exchange, or a new deadline:
 The driver (the `Sim` harness on virtual time, or an asyncio host behind a pty) calls
 `tick()` when `next_deadline()` has passed and is told about new output through the
 listener callback. Time is read only from the injected clock, so the same engine runs
-minutes of ringing in microseconds under `VirtualClock`.
+minutes of ringing in microseconds under `ManualClock`.
 
 Which *state* the modem is in (command, dialing, ringing, answering, online,
 online_command, carrier_lost) is declared as a table in `emulator.states`; this module

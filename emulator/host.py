@@ -2,7 +2,7 @@
 
 `ModemHost` is the only driver the transports (pty, `vmodem://`, RFC 2217, the hub) need.
 It owns an `Exchange` and the `ModemEngine`s attached to it, reads time from the loop
-(`clock = LoopClock(loop)`, or a scaled loop clock for ``--time-scale``), so a
+(`clock = LoopClock(loop, time_scale)`, scaled for ``--time-scale``), so a
 virtual-time loop (`linelab.vtime`) makes every modem timer virtual too, and it turns
 engine callbacks into loop work:
 
@@ -92,22 +92,6 @@ class ModemPort(Protocol):
 
     def signals_changed(self, signals: Signals) -> None:
         """DCD, RI, DSR or CTS changed."""
-
-
-class ScaledLoopClock:
-    """The loop's clock run `scale` times faster: ``now() = loop.time() * scale``.
-
-    Engines and the exchange all read this one clock, so ``--time-scale 10`` turns a
-    60 s ring timeout into 6 s of loop time while every ratio between timers stays."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, scale: float) -> None:
-        if not scale > 0 or math.isinf(scale):
-            raise ValueError(f"time scale must be a positive number, not {scale}")
-        self.loop = loop
-        self.scale = scale
-
-    def now(self) -> float:
-        return self.loop.time() * self.scale
 
 
 class _Timer:
@@ -282,9 +266,7 @@ class ModemHost:
         exchange."""
         self.loop = loop if loop is not None else asyncio.get_running_loop()
         self.time_scale = time_scale
-        self.clock: Clock = (
-            LoopClock(self.loop) if time_scale == 1.0 else ScaledLoopClock(self.loop, time_scale)
-        )
+        self.clock: Clock = LoopClock(self.loop, time_scale)
         self.trace = trace
         self.exchange = Exchange(self.clock, trace=trace)
         self.modems: dict[str, HostedModem] = {}
@@ -457,4 +439,4 @@ class ModemHost:
             self._service_handle = None
 
 
-__all__ = ["HostedModem", "ModemHost", "ModemPort", "ScaledLoopClock"]
+__all__ = ["HostedModem", "ModemHost", "ModemPort"]

@@ -3,7 +3,7 @@
 The harness is the driver the sans-I/O engines need, in its simplest form: it feeds
 typed bytes (never more than `dte_room()` at a time), ticks every actor whose
 deadline has come, captures what each modem gives its DTE, and moves the
-`VirtualClock` straight to the next deadline. Six rings and an S7 time-out take
+`ManualClock` straight to the next deadline. Six rings and an S7 time-out take
 milliseconds.
 
     sim = Sim()
@@ -22,7 +22,7 @@ from emulator.engine import ModemEngine
 from emulator.exchange import Exchange
 from emulator.profile import Profile, load_profile
 from emulator.trace import TraceRecord
-from linelab.clock import VirtualClock
+from linelab.clock import ManualClock
 
 DEFAULT_START = datetime(2026, 3, 21, 14, 5)
 # Rounds of ticking at one instant before the harness calls it a livelock (a bug).
@@ -37,9 +37,9 @@ class Sim:
     """In-process modems on one exchange and one virtual clock."""
 
     def __init__(
-        self, *, start: datetime = DEFAULT_START, clock: VirtualClock | None = None
+        self, *, start: datetime = DEFAULT_START, clock: ManualClock | None = None
     ) -> None:
-        self.clock = clock if clock is not None else VirtualClock()
+        self.clock = clock if clock is not None else ManualClock()
         self._records: list[TraceRecord] = []
         self.exchange = Exchange(self.clock, trace=self._records.append)
         self.exchange.set_datetime(start)

@@ -1,20 +1,34 @@
 """The injected clock (docs/ARCHITECTURE.md, "Time").
 
 Every timer in linelab (escape guard time, S7 carrier wait, ring cadence, S25 DTR
-debounce, far-end scripts, TAPI provider time-outs) reads the time from a `Clock`
-passed in by whoever owns the object. Nothing calls `time.sleep` to synchronise.
+debounce, far-end scripts, TAPI provider time-outs) reads the time from a clock passed
+in by whoever owns the object. Nothing calls `time.sleep` to synchronise.
 
-- `MonotonicClock` is real time, optionally scaled (`linelab modem --time-scale`).
-- `VirtualClock` only moves when told to. Sans-I/O tests drive it by hand or with
-  `emulator.sim.Sim`, so a minute of ringing takes microseconds.
-- `LoopClock` reads an asyncio loop's `time()`, so that the virtual-time loop of
-  `linelab.vtime` and everything on it share one clock.
+One abstraction, two levels:
+
+- `Clock` reads the time: ``now()``, seconds, only differences meaningful. The sans-I/O
+  cores (the modem engine, the exchange, the modem dialogue) take a `Clock`.
+- `linelab.vtime.TimeSource` is a `Clock` that can also block a thread until a
+  condition holds or a time-out passes, and make event loops that run on it. Threaded
+  code (the TAPI stack, `vmodem://`, scenario runs) takes a `TimeSource`.
+
+The clocks, by what each one is:
+
+- `ManualClock` (a Clock) moves only when told (`advance`, `advance_to`). Sans-I/O
+  tests drive it by hand or through `emulator.sim.Sim`, so a minute of ringing takes
+  microseconds.
+- `LoopClock` (a Clock) is an asyncio loop's ``time()``, optionally run `scale` times
+  faster (`linelab modem --time-scale`), so that everything on a loop reads one clock,
+  and on a virtual-time loop that clock is virtual.
+- `linelab.vtime.RealTime` (a TimeSource) is the monotonic clock, optionally scaled.
+- `linelab.vtime.VirtualTime` (a TimeSource) jumps to the next deadline once every
+  actor waits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import math
 from typing import Protocol
 
 
@@ -24,20 +38,7 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
 
-class MonotonicClock:
-    """Real time, run `scale` times faster than the wall clock (scale > 0)."""
-
-    def __init__(self, scale: float = 1.0) -> None:
-        if scale <= 0:
-            raise ValueError(f"time scale must be positive, not {scale}")
-        self.scale = scale
-        self._origin = time.monotonic()
-
-    def now(self) -> float:
-        return (time.monotonic() - self._origin) * self.scale
-
-
-class VirtualClock:
+class ManualClock:
     """A clock that moves only by `advance()` or `advance_to()`."""
 
     def __init__(self, start: float = 0.0) -> None:
@@ -56,14 +57,30 @@ class VirtualClock:
             self._now = when
 
     def __repr__(self) -> str:
-        return f"VirtualClock(start={self._now!r})"
+        return f"ManualClock(start={self._now!r})"
 
 
 class LoopClock:
-    """The clock of an asyncio event loop (real, scaled or virtual, as the loop's is)."""
+    """An asyncio loop's clock (real, or virtual on a `linelab.vtime` loop), run `scale`
+    times faster: ``now() = loop.time() * scale``.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    Engines and the exchange on one host all read one such clock, so ``--time-scale 10``
+    turns a 60 s ring time-out into 6 s of loop time while every ratio between timers
+    stays."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, scale: float = 1.0) -> None:
+        check_scale(scale)
         self.loop = loop
+        self.scale = scale
 
     def now(self) -> float:
-        return self.loop.time()
+        return self.loop.time() * self.scale if self.scale != 1.0 else self.loop.time()
+
+    def __repr__(self) -> str:
+        return f"LoopClock(scale={self.scale!r})"
+
+
+def check_scale(scale: float) -> None:
+    """A time scale must be a positive, finite number (ValueError otherwise)."""
+    if not scale > 0 or math.isinf(scale):
+        raise ValueError(f"time scale must be a positive number, not {scale}")

@@ -46,16 +46,18 @@ import os
 import select
 import selectors
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from linelab.clock import MonotonicClock
+from linelab.clock import Clock, check_scale
 
 
-class TimeSource(Protocol):
-    """The clock and the blocking waits of a stack, a host or a scenario run."""
+class TimeSource(Clock, Protocol):
+    """A `linelab.clock.Clock` that can also block: the clock and the waits of a stack,
+    a host or a scenario run (see linelab.clock for the whole family)."""
 
     def now(self) -> float:
         """Seconds on this source's clock (only differences are meaningful)."""
@@ -85,11 +87,12 @@ class RealTime:
     """The monotonic clock, run `scale` times faster than the wall clock."""
 
     def __init__(self, scale: float = 1.0) -> None:
-        self._clock = MonotonicClock(scale)  # checks that scale is positive
+        check_scale(scale)
         self.scale = scale
+        self._origin = time.monotonic()
 
     def now(self) -> float:
-        return self._clock.now()
+        return (time.monotonic() - self._origin) * self.scale
 
     def wait(
         self, cond: threading.Condition, predicate: Callable[[], bool], timeout: float | None

@@ -294,9 +294,9 @@ def test_dropped_unsolicited_results_are_counted_in_a_line_record() -> None:
 
 
 def test_no_line_plugged_in_is_no_dialtone_at_x4_and_no_carrier_at_x3() -> None:
-    from linelab.clock import VirtualClock
+    from linelab.clock import ManualClock
 
-    clock = VirtualClock()
+    clock = ManualClock()
     modem = ModemEngine(load_profile("generic"), clock)
     assert modem.line is None
     for x, word in ((4, b"NO DIALTONE"), (3, b"NO CARRIER")):

@@ -23,11 +23,11 @@ from emulator.line import (
     Unobtainable,
 )
 from emulator.trace import TraceRecord
-from linelab.clock import VirtualClock
+from linelab.clock import ManualClock
 from linelab.errors import LinelabError
 
 
-def run(ex: Exchange, clock: VirtualClock, seconds: float) -> None:
+def run(ex: Exchange, clock: ManualClock, seconds: float) -> None:
     end = clock.now() + seconds
     while True:
         ex.tick()
@@ -39,8 +39,8 @@ def run(ex: Exchange, clock: VirtualClock, seconds: float) -> None:
         clock.advance_to(deadline)
 
 
-def setup() -> tuple[Exchange, VirtualClock, RecordingPeer, RecordingPeer]:
-    clock = VirtualClock()
+def setup() -> tuple[Exchange, ManualClock, RecordingPeer, RecordingPeer]:
+    clock = ManualClock()
     ex = Exchange(clock)
     a, b = RecordingPeer(), RecordingPeer()
     ex.attach(a, name="ALICE")
@@ -197,7 +197,7 @@ def test_detach_ends_the_call() -> None:
 
 def test_trace_records_exchange_events() -> None:
     records: list[TraceRecord] = []
-    clock = VirtualClock()
+    clock = ManualClock()
     ex = Exchange(clock, trace=records.append)
     ex.attach(RecordingPeer())
     ex.line("1001").dial("999")
@@ -224,7 +224,7 @@ def test_unassigned_numbers_get_the_configured_tone() -> None:
     with pytest.raises(LinelabError, match="must be one of reorder, silence, not 'beep'"):
         ex.set_unassigned("beep")
     assert ex.unassigned == "silence"
-    assert Exchange(VirtualClock(), unassigned="silence").unassigned == "silence"
+    assert Exchange(ManualClock(), unassigned="silence").unassigned == "silence"
 
 
 def test_detached_peer_gets_no_more_events() -> None:

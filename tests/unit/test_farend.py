@@ -26,7 +26,7 @@ from emulator.line import (
     IncomingCall,
     RemoteHangup,
 )
-from linelab.clock import VirtualClock
+from linelab.clock import ManualClock
 from linelab.errors import LinelabError
 
 # -- grammar -----------------------------------------------------------------------
@@ -195,15 +195,15 @@ class FakeLine:
         self.calls.append(("drop", None))
 
 
-def _end(text: str, line: FakeLine | None = None) -> tuple[ScriptedEnd, FakeLine, VirtualClock]:
-    clock = VirtualClock()
+def _end(text: str, line: FakeLine | None = None) -> tuple[ScriptedEnd, FakeLine, ManualClock]:
+    clock = ManualClock()
     end = ScriptedEnd(text, clock)
     line = line or FakeLine()
     end.bind(line)
     return end, line, clock
 
 
-def _run_to(end: ScriptedEnd, clock: VirtualClock, when: float) -> None:
+def _run_to(end: ScriptedEnd, clock: ManualClock, when: float) -> None:
     """Advance virtual time to `when`, ticking at every deadline on the way."""
     while True:
         due = end.next_deadline()
@@ -390,7 +390,7 @@ def test_listener_fires_on_events_and_ticks() -> None:
 
 
 def test_unbound_end_is_inert() -> None:
-    end = ScriptedEnd("answer", VirtualClock())
+    end = ScriptedEnd("answer", ManualClock())
     end.line_event(CALL)
     end.tick()
     assert end.rx_room() == 0

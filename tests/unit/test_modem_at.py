@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from emulator.engine import ModemEngine
 from emulator.sim import Sim
-from linelab.clock import VirtualClock
+from linelab.clock import ManualClock
 from tapi.constants import (
     LINECALLPARTYID_ADDRESS,
     LINECALLPARTYID_BLOCKED,
@@ -63,7 +63,7 @@ class Script:
     """A dialogue plus the hand-played modem on a virtual clock."""
 
     def __init__(self, **settings: object) -> None:
-        self.clock = VirtualClock()
+        self.clock = ManualClock()
         self.d = ModemDialogue(ModemSettings(**settings), self.clock)  # type: ignore[arg-type]
 
     def sent(self) -> bytes:
