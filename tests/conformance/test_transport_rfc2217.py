@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterator
 
 import pytest
@@ -46,7 +47,7 @@ class TestRfc2217Transport(TransportSuite):
                 server, port = asyncio.run_coroutine_threadsafe(coro, host.loop).result(10)
                 servers.append(server)
                 endpoints.append(
-                    Endpoint(modem.number, lambda port=port: opener(port), rfc2217_set_dtr)
+                    Endpoint(modem.number, functools.partial(opener, port), rfc2217_set_dtr)
                 )
             yield Transport(a=endpoints[0], b=endpoints[1])
         finally:

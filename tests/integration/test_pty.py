@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.engine import ModemEngine
+from emulator.engine import ModemEngine, Signals
 from emulator.host import HostedModem, ModemHost
 from emulator.pty import EXTPROC, OUTPUT_CHUNK, PtyPort
 
@@ -391,14 +391,24 @@ def test_closed_port_does_not_spin(rig: Rig) -> None:
 
         assert cpu_over_one_second() < 0.2
         left = threading.Event()
-        rig.host.call(rig.ports[0].client_listeners.append, lambda is_open: is_open or left.set())
+
+        def on_client(is_open: bool) -> None:
+            if not is_open:
+                left.set()
+
+        rig.host.call(rig.ports[0].client_listeners.append, on_client)
         caller = Client(rig.links[1])
         client = Client(rig.links[0])
         client.command(b"AT")
         client.close()
         assert left.wait(DEADLINE)
         ringing = threading.Event()
-        rig.host.call(rig.modems[0].watch_signals, lambda s: s.ri and ringing.set())
+
+        def on_signals(signals: Signals) -> None:
+            if signals.ri:
+                ringing.set()
+
+        rig.host.call(rig.modems[0].watch_signals, on_signals)
         caller.command(b"ATE0")
         caller.write(b"ATD" + rig.modems[0].number.encode() + b"\r")
         assert ringing.wait(DEADLINE)

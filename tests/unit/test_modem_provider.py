@@ -104,6 +104,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.log: list[tuple[Any, ...]] = []
+        self.errors: list[str] = []
         self.refuse = False
         self._next = 100
 
@@ -130,6 +131,9 @@ class Recorder:
 
     def line_closed(self, line: LineDevice) -> None:
         self.log.append(("line_closed",))
+
+    def provider_error(self, line: LineDevice, text: str) -> None:
+        self.errors.append(text)  # kept apart: the tests compare `log` exactly
 
     def device_removed(self, line: LineDevice) -> None:
         self.log.append(("removed",))

@@ -285,7 +285,8 @@ def test_eio_on_a_master_reopens_the_held_slave(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(ports_module._PtyPort, "rearm", rearm)
     hub = VirtualSerialPorts(2)
     with hub as (a_path, b_path):
-        held = hub._ptys[0].slave if hub._ptys else -1
+        assert hub._ptys is not None
+        held = hub._ptys[0].slave
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, held)  # drops the hub's slave file: no slave is open any more
         os.close(null)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import operator
 import os
 import termios
 import threading
 import tty
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -226,12 +228,18 @@ def test_work_posted_just_before_waiting_runs_before_any_jump() -> None:
         for i in range(2000):
             loop.call_soon_threadsafe(work, i)
             with cond:
-                assert vt.wait(cond, lambda i=i: i in done, 10.0), f"jumped over work {i}"
+                assert vt.wait(cond, partial(operator.contains, done, i), 10.0), (
+                    f"jumped over work {i}"
+                )
         assert vt.now() == 0.0
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+def at_least(buffer: bytearray, size: int) -> bool:
+    return len(buffer) >= size
 
 
 def _raw_pty() -> tuple[int, int]:
@@ -263,7 +271,7 @@ def test_pty_bytes_in_flight_to_another_loop_arrive_before_any_jump() -> None:
         for i in range(1, 501):
             writer.call_soon_threadsafe(os.write, master, b"x")
             with cond:
-                assert vt.wait(cond, lambda i=i: len(got) >= i, 10.0), f"jumped over byte {i}"
+                assert vt.wait(cond, partial(at_least, got, i), 10.0), f"jumped over byte {i}"
         assert vt.now() == 0.0
     finally:
         reader.call_soon_threadsafe(reader.remove_reader, slave)
