@@ -2,7 +2,10 @@
 
 `start_rfc2217_server(modem)` listens on the modem host's loop (127.0.0.1, port 0 =
 any free port by default). One client at a time is the modem's DTE; a second client is
-turned away while the first is connected. pyserial's ``rfc2217://host:port`` client is
+turned away while the first is connected. Only our own uid may connect (found from the
+kernel's socket table, as SO_PEERCRED would on a Unix socket), unless `any_user`: the
+ptys and control socket are 0600, and a TCP port must not open the modem to every
+local user. pyserial's ``rfc2217://host:port`` client is
 the reference peer, so unmodified pyserial code gets working ``cd``, ``ri``, ``dsr``,
 ``cts``, ``dtr``, ``rts`` and ``baudrate``.
 
@@ -41,12 +44,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 from typing import Any, NamedTuple, cast
 
 from serial import rfc2217 as _rfc
 
 from emulator.engine import Signals
 from emulator.host import HostedModem
+from emulator.sockowner import loopback_peer_uid
 from linelab.errors import LinelabError
 
 log = logging.getLogger(__name__)
@@ -143,6 +148,21 @@ class _Session(asyncio.Protocol):
         # A stream transport (uvloop's is not an asyncio.Transport subclass, so no
         # isinstance check: it has the same methods).
         transport = self.transport = cast(asyncio.Transport, base)
+        if not self.server.any_user:
+            sock = transport.get_extra_info("socket")
+            uid = loopback_peer_uid(sock) if sock is not None else None
+            if uid != os.getuid():
+                who = "an unknown user" if uid is None else f"uid {uid}"
+                log.warning(
+                    "rfc2217 %s: refusing a connection from %s (only uid %d may connect;"
+                    " --rfc2217-any-user lets anyone)",
+                    self.modem.name,
+                    who,
+                    os.getuid(),
+                )
+                self.server.refused += 1
+                transport.abort()
+                return
         if self.modem.port is not None:
             log.warning("rfc2217 %s: refusing a second client", self.modem.name)
             transport.close()
@@ -237,8 +257,10 @@ class _Session(asyncio.Protocol):
 class RFC2217Server:
     """A listening RFC 2217 endpoint for one modem (see `start_rfc2217_server`)."""
 
-    def __init__(self, modem: HostedModem) -> None:
+    def __init__(self, modem: HostedModem, *, any_user: bool = False) -> None:
         self.modem = modem
+        self.any_user = any_user
+        self.refused = 0  # connections turned away because of their user
         self.sessions: set[_Session] = set()
         self.server: asyncio.AbstractServer | None = None
         self.host = ""
@@ -268,15 +290,19 @@ class Listening(NamedTuple):
 
 
 async def start_rfc2217_server(
-    modem: HostedModem, host: str = "127.0.0.1", port: int = 0
+    modem: HostedModem, host: str = "127.0.0.1", port: int = 0, *, any_user: bool = False
 ) -> Listening:
     """Serve `modem` over RFC 2217 on `host`:`port` (0: a free port); await it on the
     modem host's loop. Returns ``(server, port)`` with the port actually bound. Raises
-    LinelabError when the port is in use or the address cannot be bound."""
+    LinelabError when the port is in use or the address cannot be bound.
+
+    Only connections from our own uid over loopback are accepted (the uid is read from
+    the kernel's socket table, `emulator.sockowner`); `any_user` accepts anyone who
+    can reach the port, other local users and other hosts included."""
     loop = asyncio.get_running_loop()
     if loop is not modem.host.loop:
         raise RuntimeError("start_rfc2217_server must run on the modem host's loop")
-    server = RFC2217Server(modem)
+    server = RFC2217Server(modem, any_user=any_user)
     try:
         server.server = await loop.create_server(
             lambda: _Session(server), host, port, reuse_address=True

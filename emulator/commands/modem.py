@@ -70,6 +70,7 @@ class Plan:
     trace: str | None = None
     time_scale: float = 1.0
     rfc2217_bind: str = "127.0.0.1"
+    rfc2217_any_user: bool = False
     hangup_on_carrier_loss: bool = False
     control: str | None = None
     unassigned: str = "reorder"
@@ -232,6 +233,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         trace=args.trace,
         time_scale=args.time_scale,
         rfc2217_bind=args.rfc2217_bind,
+        rfc2217_any_user=args.rfc2217_any_user,
         hangup_on_carrier_loss=args.hangup_on_carrier_loss,
         control=args.control,
         unassigned=args.unassigned,
@@ -319,16 +321,19 @@ def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def start_rfc2217(modem: HostedModem, bind: str, port: int) -> Any:
-    """The RFC 2217 hook: ``emulator.rfc2217.start_rfc2217_server(modem, bind, port)``,
-    a coroutine returning a server with ``.port`` (the bound port) and ``close()``."""
+async def start_rfc2217(
+    modem: HostedModem, bind: str, port: int, *, any_user: bool = False
+) -> Any:
+    """The RFC 2217 hook: ``emulator.rfc2217.start_rfc2217_server(modem, bind, port,
+    any_user=…)``, a coroutine returning a server with ``.port`` (the bound port) and
+    ``close()``."""
     try:
         module = importlib.import_module(RFC2217_MODULE)
         start = module.start_rfc2217_server
     except (ImportError, AttributeError):
         raise ModemCommandError("--rfc2217: no RFC 2217 server in this build") from None
     try:
-        return await start(modem, bind, port)
+        return await start(modem, bind, port, any_user=any_user)
     except OSError as exc:
         raise ModemCommandError(f"--rfc2217 {bind}:{port}: {exc.strerror or exc}") from None
 
@@ -372,7 +377,9 @@ async def serve(plan: Plan, stop: asyncio.Event) -> None:
         for item, port in ports:
             extra = ""
             if item.rfc2217 is not None:
-                server = await start_rfc2217(port.modem, plan.rfc2217_bind, item.rfc2217)
+                server = await start_rfc2217(
+                    port.modem, plan.rfc2217_bind, item.rfc2217, any_user=plan.rfc2217_any_user
+                )
                 servers.append(server)
                 extra = f" rfc2217={_host_port(plan.rfc2217_bind, server.port)}"
             for address, link in plan.listen:
@@ -529,6 +536,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--rfc2217-bind", default="127.0.0.1", metavar="ADDR", help="RFC 2217 listen address"
+    )
+    parser.add_argument(
+        "--rfc2217-any-user",
+        action="store_true",
+        help="accept RFC 2217 connections from any user and host"
+        " (default: only this uid, over loopback)",
     )
     parser.add_argument("--trace", metavar="FILE", help="write a JSON-lines transcript")
     parser.add_argument(
