@@ -432,7 +432,7 @@ class _Run:
         if not any(stale.values()):
             return
         # Probe from an app of our own: with no HLINEAPP at all the stack rightly answers
-        # LINEERR_UNINITIALIZED (tapi.md R8), which would hide the handle-specific code.
+        # LINEERR_UNINITIALIZED (rules.md R8), which would hide the handle-specific code.
         params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
         rc, probe_app, *_ = self.stack.lineInitializeEx(
             None, None, "linelab teardown probe", C.TAPI_VERSION2_2, params

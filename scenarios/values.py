@@ -27,7 +27,7 @@ _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min|h)?\s*")
 _UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "min": 60.0, "h": 3600.0}
 
-#: Functions that answer with a request ID and a later LINE_REPLY (tapi.md section 2).
+#: Functions that answer with a request ID and a later LINE_REPLY (rules.md §2).
 ASYNC_FUNCTIONS = frozenset(
     {"lineMakeCall", "lineDial", "lineAnswer", "lineAccept", "lineDrop", "lineSetCallParams"}
 )

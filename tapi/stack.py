@@ -15,7 +15,7 @@ The module-level flat functions (`tapi.api`) call the *default stack*, which
 a fresh one.
 
 Windows CE behaviour, where it differs from desktop Windows, is selected with
-``Stack(ce=True)``. Today that is one rule (tapi.md 6.1): lineDeallocateCall discards
+``Stack(ce=True)``. Today that is one rule (rules.md §6.1): lineDeallocateCall discards
 the pending LINE_REPLYs of that call, instead of delivering them as desktop TAPI 2.0+
 does (desktop discards them too for an app that negotiated a version below 2.0). The
 CE rule that a process's exit shuts down its HLINEAPPs (R6) holds in both modes:
@@ -122,7 +122,7 @@ class Stack:
     def _attach(self, obj: Any) -> None:
         obj.attach(self._events, self._loop)
 
-    # -- the flat API (tapi.md section 2) ---------------------------------------------------
+    # -- the flat API (rules.md §2) ---------------------------------------------------
     lineInitialize = _driven(TapiCore.lineInitialize)
     lineShutdown = _driven(TapiCore.lineShutdown)
     lineNegotiateAPIVersion = _driven(TapiCore.lineNegotiateAPIVersion)

@@ -8,7 +8,7 @@ true to the moment it was taken and is safe to keep, compare, log or send
 
 Tests, the telephony server's ``--status`` and the scenario teardown checks read the
 stack through this view instead of reaching into private tables. The cleanup rules of
-docs/tapi.md (R1-R4) show in it directly: after lineShutdown the app is gone, after
+docs/rules.md (R1-R4) show in it directly: after lineShutdown the app is gone, after
 lineClose the line and its calls are gone, and `Hierarchy.orphans()` lists any pending
 message whose HLINE or HCALL is no longer in the tree (always empty if R4 holds).
 """
@@ -36,7 +36,7 @@ class MessageView:
     hLine: int | None  # the HLINE this message belongs to (for purging), if any
     hCall: int | None  # the HCALL it belongs to, if any
     request_id: int | None  # the request a LINE_REPLY answers, if any
-    #: Its HLINE was closed by the provider (LINE_CLOSE, tapi.md 6.4): TAPI keeps what
+    #: Its HLINE was closed by the provider (LINE_CLOSE, rules.md §6.4): TAPI keeps what
     #: was queued, LINE_CLOSE last, for the app to read, so it is no orphan.
     closed_by_provider: bool = False
 
@@ -121,7 +121,7 @@ class Hierarchy:
     apps: tuple[AppView, ...]
     devices: tuple[DeviceView, ...] = ()
     #: Every asynchronous request the core still waits on, the core's own included
-    #: (the drop of a call whose last owner left, tapi.md 6.2).
+    #: (the drop of a call whose last owner left, rules.md §6.2).
     requests: tuple[int, ...] = ()
 
     def is_empty(self) -> bool:

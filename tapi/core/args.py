@@ -12,7 +12,7 @@ T = TypeVar("T")
 class _Out:
     """Default of an output-only pointer: "the caller's buffer is there, allocate it".
 
-    Passing ``lpX=None`` instead models a NULL pointer (tapi.md section 7, cases 2, 4).
+    Passing ``lpX=None`` instead models a NULL pointer (rules.md §7, cases 2, 4).
     """
 
     _instance: _Out | None = None
@@ -58,7 +58,7 @@ ALL_MEDIAMODES: Final = 0x0000FFFE  # UNKNOWN .. VIDEO
 ALL_BEARERMODES: Final = 0x000000FF
 
 # Dial-string characters a provider may not support, with the capability flag that
-# allows each and the error otherwise (tapi.md 2.8).
+# allows each and the error otherwise (rules.md §2.8).
 DIAL_MODIFIERS: Final[dict[str, tuple[int, int]]] = {
     "W": (C.LINEDEVCAPFLAGS_DIALDIALTONE, C.LINEERR_DIALDIALTONE),
     "w": (C.LINEDEVCAPFLAGS_DIALDIALTONE, C.LINEERR_DIALDIALTONE),

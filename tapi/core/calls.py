@@ -1,4 +1,4 @@
-"""Flat functions on calls (tapi.md 2.8-2.19, 5.4)."""
+"""Flat functions on calls (rules.md §2.8-2.19, 5.4)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tapi.structs import LINECALLINFO, LINECALLLIST, LINECALLPARAMS, LINECALLSTA
 _OWNER = C.LINECALLPRIVILEGE_OWNER
 _MONITOR = C.LINECALLPRIVILEGE_MONITOR
 
-# LINECALLSTATUS.dwCallFeatures for an owner, by state (tapi.md 5.4); 0 for monitors.
+# LINECALLSTATUS.dwCallFeatures for an owner, by state (rules.md §5.4); 0 for monitors.
 _FEATURES: dict[int, int] = {
     C.LINECALLSTATE_OFFERING: C.LINECALLFEATURE_ACCEPT
     | C.LINECALLFEATURE_ANSWER
@@ -134,7 +134,7 @@ class CallFunctions(CoreState):
                 req.request_id, call.htCall, lpszDestAddress, dwCountryCode, params
             )
             if rc < 0:
-                # A synchronous failure: no reply, no TSPI_lineCloseCall (tapi.md 2.26).
+                # A synchronous failure: no reply, no TSPI_lineCloseCall (rules.md §2.26).
                 self.tables.requests.pop(req.request_id, None)
                 line.handles.pop(h.hCall, None)
                 call.handles.clear()

@@ -42,7 +42,7 @@ class CallStates:
         before = active_calls(call.device)
         self._set_call_state(call, state, mode, media_mode)
         if active_calls(call.device) != before:
-            # After the LINE_CALLSTATE that changed it; filtered per HLINE (tapi.md 6.2).
+            # After the LINE_CALLSTATE that changed it; filtered per HLINE (rules.md §6.2).
             self.router.post_devstate(call.device, C.LINEDEVSTATE_NUMCALLS)
 
     def _set_call_state(self, call: PhysCall, state: int, mode: int, media_mode: int) -> None:

@@ -87,7 +87,7 @@ class ProviderEvents:
             elif o.monitor:
                 self.tree.add_handle(o, call, _MONITOR, valid=False)
         if not call.handles:
-            return 0  # nobody can own or watch it (tapi.md 6.9): the provider drops it
+            return 0  # nobody can own or watch it (rules.md §6.9): the provider drops it
         self.tables.phys[call.htCall] = call
         device.calls.append(call)
         return call.htCall

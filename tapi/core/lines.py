@@ -1,4 +1,4 @@
-"""Flat functions on HLINEAPPs and HLINEs (tapi.md 2.1-2.7, 2.14, 2.20, 2.21, 2.25)."""
+"""Flat functions on HLINEAPPs and HLINEs (rules.md §2.1-2.7, 2.14, 2.20, 2.21, 2.25)."""
 
 from __future__ import annotations
 
@@ -331,7 +331,7 @@ class LineFunctions(CoreState):
         dwExtVersion: int,
         lpAddressCaps: Any = OUT,
     ) -> tuple[int, LINEADDRESSCAPS | None]:
-        """Returns (rc, LINEADDRESSCAPS) with the modem values of tapi.md 8.5."""
+        """Returns (rc, LINEADDRESSCAPS) with the modem values of rules.md §8.5."""
         with self.op():
             app = self.tables.app_or_error(hLineApp)
             if isinstance(app, int):
@@ -484,7 +484,7 @@ class LineFunctions(CoreState):
             return 0, line.hLine
 
     def lineClose(self, hLine: int) -> int:
-        """R2 / tapi.md 6.2: the app's call handles on the line go, replies for the line
+        """R2 / rules.md §6.2: the app's call handles on the line go, replies for the line
         are suppressed, its pending messages purged; sole-owned active calls dropped."""
         with self.op():
             line = self.tables.line_or_error(hLine)
@@ -567,7 +567,7 @@ class LineFunctions(CoreState):
     ) -> tuple[int, VARSTRING | None]:
         """Returns (rc, VARSTRING). "comm/datamodem" with LINECALLSELECT_CALL on a
         connected call carries the provider's relayed pyserial-compatible port in
-        ``hComm`` (tapi.md 2.21)."""
+        ``hComm`` (rules.md §2.21)."""
         with self.op():
             if not self.tables.apps:
                 return C.LINEERR_UNINITIALIZED, None

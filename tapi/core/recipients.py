@@ -1,4 +1,4 @@
-"""Assisted telephony's state (tapi.md 2.22-2.24, 6.7): request recipients and their queue.
+"""Assisted telephony's state (rules.md §2.22-2.24, 6.7): request recipients and their queue.
 
 The highest-priority recipient is the first app (in registration order) still
 registered for LINEREQUESTMODE_MAKECALL. One LINE_REQUEST covers every request queued

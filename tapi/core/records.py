@@ -1,4 +1,4 @@
-"""The records of the resource hierarchy (tapi.md 1.2): HLINEAPP > HLINE > HCALL > message.
+"""The records of the resource hierarchy (rules.md §1.2): HLINEAPP > HLINE > HCALL > message.
 
 Plain mutable records; all logic lives in the core's parts. The core has no lock: its
 driver (tapi.Stack) serialises every call into it.
@@ -93,7 +93,7 @@ class LineOpen:
     num_rings: dict[int, int] = field(default_factory=dict)
     handles: dict[int, CallHandle] = field(default_factory=dict)
     alive: bool = True
-    # Closed by its provider (LINE_CLOSE, tapi.md 6.4): its queued messages stay for
+    # Closed by its provider (LINE_CLOSE, rules.md §6.4): its queued messages stay for
     # the app to read.
     closed_by_provider: bool = False
 

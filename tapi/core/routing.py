@@ -1,4 +1,4 @@
-"""Message routing: who hears what (tapi.md 3, 6.2), posted into the apps' queues."""
+"""Message routing: who hears what (rules.md §3, 6.2), posted into the apps' queues."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class Router:
 
     def callinfo_to_others(self, call: PhysCall, changed: int, cause: App | None) -> None:
         """LINE_CALLINFO to every holder except the app that caused the change; never
-        after IDLE (tapi.md 3)."""
+        after IDLE (rules.md §3)."""
         if call.idle or not call.announced:
             return
         for h in call.holders():

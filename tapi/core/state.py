@@ -25,7 +25,7 @@ parts, each in its own module, that hold no reference to the driver:
 
 The flat functions (grouped in `tapi.core.lines`, `tapi.core.calls`,
 `tapi.core.assisted`, put together as `tapi.core.core.TapiCore`) check their arguments
-in the order of tapi.md section 2 (UNINITIALIZED, handle, pointer/size, values,
+in the order of rules.md §2 (UNINITIALIZED, handle, pointer/size, values,
 privilege, state, resources), then act through the parts.
 
 Provider events arrive through the driver's `LineEvents`, which calls `run_event` with

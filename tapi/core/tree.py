@@ -1,4 +1,4 @@
-"""The handle hierarchy HLINEAPP > HLINE > HCALL and its cleanup rules (tapi.md 1.2, 6).
+"""The handle hierarchy HLINEAPP > HLINE > HCALL and its cleanup rules (rules.md §1.2, 6).
 
 - `release_handle` is lineDeallocateCall's core, and the per-call step of lineClose
   (6.2): the handle goes, its messages go, the other holders hear NUMOWNERDECR or
@@ -91,7 +91,7 @@ class HandleTree:
             pass  # lineShutdown cancels the app's requests and purges its queue at once
         elif self.ce or h.line.api_version < C.TAPI_VERSION2_0:
             # Windows CE, and any app that negotiated a version below 2.0: the pending
-            # replies for the call are discarded (tapi.md 6.1).
+            # replies for the call are discarded (rules.md §6.1).
             for req in self.tables.requests.values():
                 if req.handle is h:
                     req.suppressed = True

@@ -1,8 +1,9 @@
 """Every rule id the code and the tests cite exists in docs/rules.md.
 
-The TAPI code and its tests cite the contract as ``docs/rules.md §6.2``, ``§2.8-2.19`` or
-``R4``; each section and rule they name must be defined there (a heading ``§6.2`` or a
-rule ``**R4**``), and each conformance case of §7 must be a test of that name.
+The TAPI code, the scenarios and the tests cite the contract as ``rules.md §6.2``,
+``§2.8-2.19``, ``§7 case 22`` or ``R4``; each section, case and rule they name must be
+defined in docs/rules.md (a heading ``§6.2``, a row of §7, a rule ``**R4**``), and none
+cites the research digest (``tapi.md 6.2``), which a checkout does not have.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ _NUMBER = r"\d+(?:\.\d+)?"
 _IDS = rf"({_NUMBER}(?:\s*-\s*{_NUMBER})?(?:,\s*{_NUMBER}(?:\s*-\s*{_NUMBER})?)*)"
 # "§6.2", "§2.8-2.19", "§2.1-2.7, 2.14" (a list after one §).
 _SECTIONS = re.compile(rf"§ ?{_IDS}")
-# The research digest's form, "tapi.md 6.2" or "tapi.md section 7", which the same ids
-# resolve; a "docs/tapi.md" with no number is the manual, not a citation.
-_OLD_FORM = re.compile(rf"(?<![\w/])tapi\.md,?(?: sections?)? {_IDS}")
+# The research digest's form ("tapi.md 6.2", "tapi.md section 7", "research/tapi.md"),
+# which a checkout cannot resolve; a "docs/tapi.md" with no number is the manual.
+_OLD_FORM = re.compile(
+    rf"research/tapi\.md|(?<![\w/])tapi\.md,?(?: sections?| cases?)? (?:{_NUMBER}|R\d)"
+)
 # Conformance rows: "§7 case 22", "tapi.md case 54", "section 7, cases 2 and 4".
 _CASES = re.compile(
     r"(?:tapi\.md|rules\.md|§7|section 7),? cases? (\d+(?:(?:,\s*|\s+and\s+)\d+)*)"
@@ -54,9 +57,8 @@ def _expand(group: str) -> list[str]:
 def cited_ids(text: str) -> set[str]:
     """The rule, section and case ids one line of code or prose cites."""
     ids: set[str] = set()
-    for pattern in (_SECTIONS, _OLD_FORM):
-        for match in pattern.finditer(text):
-            ids.update(f"§{i}" for i in _expand(match.group(1)))
+    for match in _SECTIONS.finditer(text):
+        ids.update(f"§{i}" for i in _expand(match.group(1)))
     for match in _CASES.finditer(text):
         ids.update(f"case {n}" for n in re.findall(r"\d+", match.group(1)))
     for low, high in _RULE_RANGE.findall(text):
@@ -65,15 +67,27 @@ def cited_ids(text: str) -> set[str]:
     return ids
 
 
-def _citations() -> list[tuple[str, int, str]]:
-    """(file, line, cited id) for every citation in the citing packages."""
+def _lines() -> list[tuple[str, int, str]]:
+    """(file, line number, text) of every line in the citing packages (not this file,
+    whose examples are not citations)."""
     found = []
     for top in CITING:
         for path in sorted((REPO / top).rglob("*.py")):
+            if path.resolve() == Path(__file__).resolve():
+                continue
             rel = path.relative_to(REPO).as_posix()
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                found += [(rel, number, cited) for cited in sorted(cited_ids(line))]
+            text = path.read_text(encoding="utf-8")
+            found += [(rel, n, line) for n, line in enumerate(text.splitlines(), 1)]
     return found
+
+
+def _citations() -> list[tuple[str, int, str]]:
+    """(file, line, cited id) for every citation in the citing packages."""
+    return [
+        (file, number, cited)
+        for file, number, line in _lines()
+        for cited in sorted(cited_ids(line))
+    ]
 
 
 def test_the_rules_define_r1_to_r9_and_the_sections_cited() -> None:
@@ -92,16 +106,38 @@ def test_every_cited_rule_section_and_case_exists() -> None:
     assert missing == [], "cited but not in docs/rules.md:\n" + "\n".join(missing)
 
 
+def test_nothing_cites_the_research_digest_outside_the_checkout() -> None:
+    stale = [f"{file}:{n}: {line.strip()}" for file, n, line in _lines() if _OLD_FORM.search(line)]
+    assert stale == [], "cite docs/rules.md instead:\n" + "\n".join(stale)
+
+
 @pytest.mark.parametrize(
     ("text", "ids"),
     [
         ("(docs/rules.md §6.2)", {"§6.2"}),
         ("§2.1-2.7, 2.14, 2.20", {"§2.1", "§2.7", "§2.14", "§2.20"}),
-        ("tapi.md section 7, cases 2 and 4", {"§7", "case 2", "case 4"}),
-        ("(tapi.md case 54)", {"case 54"}),
+        ("rules.md §7, cases 2 and 4", {"§7", "case 2", "case 4"}),
+        ("(rules.md §7 case 54)", {"§7", "case 54"}),
         ("see docs/tapi.md for the calling", set()),
+        ("tapi.md 6.2 and research/tapi.md", set()),
         ("the rules R1-R3 and R9", {"R1", "R2", "R3", "R9"}),
     ],
 )
 def test_the_citation_patterns(text: str, ids: set[str]) -> None:
     assert cited_ids(text) == ids
+
+
+@pytest.mark.parametrize(
+    ("text", "stale"),
+    [
+        ("(tapi.md 6.2)", True),
+        ("tapi.md section 7, cases 2", True),
+        ("(tapi.md R8)", True),
+        ("research/tapi.md", True),
+        ("See docs/tapi.md.", False),
+        ("(issue 4, docs/tapi.md): the C", False),
+        ("rules.md §6.2", False),
+    ],
+)
+def test_the_stale_citation_pattern(text: str, stale: bool) -> None:
+    assert bool(_OLD_FORM.search(text)) is stale

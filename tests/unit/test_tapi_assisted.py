@@ -1,4 +1,4 @@
-"""Assisted telephony: request recipients, LINE_REQUEST, lineGetRequest (tapi.md 2.22-2.24)."""
+"""Assisted telephony: request recipients, LINE_REQUEST, lineGetRequest (rules.md §2.22-2.24)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Call functions: error lists, privileges, owner + monitor apps, handoff (tapi.md 2.8-2.19)."""
+"""Call functions: error lists, privileges, owner + monitor apps, handoff (rules.md §2.8-2.19)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The call-state table (tapi.md 5.3), its transitions Machine and the generated doc."""
+"""The call-state table (rules.md §5.3), its transitions Machine and the generated doc."""
 
 from __future__ import annotations
 

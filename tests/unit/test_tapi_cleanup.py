@@ -1,4 +1,4 @@
-"""The cleanup hierarchy R1-R9 (tapi.md 1.2, 6): every message expected, none stale."""
+"""The cleanup hierarchy R1-R9 (rules.md §1.2, 6): every message expected, none stale."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def test_r4_desktop_keeps_replies_after_dealloc_ce_discards_them() -> None:
 
 
 def test_r4_desktop_app_below_api_2_0_loses_replies_after_dealloc() -> None:
-    """tapi.md 6.1: lineDeallocateCall discards pending LINE_REPLYs for API < 2.0 apps
+    """rules.md §6.1: lineDeallocateCall discards pending LINE_REPLYs for API < 2.0 apps
     even on desktop; a 2.0+ app on the same stack still gets its reply."""
     for version, expect_reply in ((C.TAPI_VERSION1_4, False), (C.TAPI_VERSION2_0, True)):
         line = FakeLine(auto=False)

@@ -44,7 +44,7 @@ def test_missing_config_file(
     assert f"{missing}: cannot read" in caplog.text
     # Every later call still answers with a code, never an exception.
     assert tapi.lineInitialize(None, lambda *a: None, "app")[0] == C.LINEERR_INIFILECORRUPT
-    # Nothing was initialised: the rest of the API says so (tapi.md section 2).
+    # Nothing was initialised: the rest of the API says so (rules.md §2).
     assert tapi.lineShutdown(0x10001) == C.LINEERR_UNINITIALIZED
     assert tapi.lineOpen(0x10001, 0, V22, 0, 0, 1, 0)[0] == C.LINEERR_UNINITIALIZED
 

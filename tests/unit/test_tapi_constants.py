@@ -1,7 +1,7 @@
 """tapi.constants carries the exact header values, with C signedness.
 
-The expected tables are frozen copies of research/tapi.md section 4 (itself copied
-from tapi.h / tapi3if.h / tapi3err.h); LINEERR_* and TAPI_E_* are written as the
+The expected tables are frozen copies of the values of tapi.h / tapi3if.h / tapi3err.h
+(rules.md §4); LINEERR_* and TAPI_E_* are written as the
 DWORD bit patterns of the headers and compared after masking.
 """
 

@@ -1,5 +1,5 @@
 """LINE_LINEDEVSTATE(LINEDEVSTATE_NUMCALLS): the number of active calls on a line
-changed (tapi.md 4.1, 6.2), sent per HLINE only when lineSetStatusMessages enabled it."""
+changed (rules.md §4.1, 6.2), sent per HLINE only when lineSetStatusMessages enabled it."""
 
 from __future__ import annotations
 

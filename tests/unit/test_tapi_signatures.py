@@ -1,4 +1,4 @@
-"""The issue-4 calling convention, checked against the C prototypes of tapi.md section 2.
+"""The issue-4 calling convention, checked against the C prototypes of tapi.h (rules.md §2).
 
 Each row is the C parameter list in C order, every parameter tagged:
 
@@ -263,7 +263,7 @@ def test_variable_size_structures_in_c_order_honour_dwtotalsize() -> None:
     try:
         app = EventApp(stack)
         hLine = app.open()
-        # lineGetID in C order: the VARSTRING before the device class (tapi.md case 54).
+        # lineGetID in C order: the VARSTRING before the device class (rules.md §7 case 54).
         rc, vs = stack.lineGetID(hLine, 0, 0, C.LINECALLSELECT_LINE, VARSTRING(), "tapi/line")
         # Room for the fixed part only: success, dwNeededSize says how much to allocate.
         assert rc == 0 and vs is not None and vs.dwNeededSize > vs.dwUsedSize
