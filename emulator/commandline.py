@@ -46,11 +46,6 @@ class LineAssembler:
         self._body.clear()
         self._overflow = False
 
-    @property
-    def in_line(self) -> bool:
-        """True between "AT" and the end of the line."""
-        return self._phase == 2
-
     def feed(
         self, byte: int, *, s3: int, s5: int, limit: int
     ) -> tuple[bytes, LineReady | Repeat | None]:
