@@ -143,6 +143,8 @@ class Step:
             return f"send {a['text']!r} to {a['modem']}"
         if self.kind == "repeat":
             return f"repeat {a['times']}"
+        if self.kind == "advance":
+            return f"advance {a['seconds']:g} s"
         return f"{self.kind} {a.get('target', '')}".strip()
 
 

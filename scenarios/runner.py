@@ -142,8 +142,11 @@ def _snapshot_fds() -> set[str]:
 class _Run:
     """One case in progress."""
 
-    def __init__(self, case: Case, world: World) -> None:
+    def __init__(
+        self, case: Case, world: World, on_step: Callable[[Step], None] | None = None
+    ) -> None:
         self.case = case
+        self.on_step = on_step
         self.scenario: Scenario = case.scenario
         self.world = world
         self.stack = world.stack
@@ -164,6 +167,8 @@ class _Run:
             return
         self.step = step
         self.step_started = self.world.time.now()
+        if self.on_step is not None:
+            self.on_step(step)
         getattr(self, "do_" + step.kind)(step)
         self.note_handles()
 
@@ -478,9 +483,10 @@ def run_case(
     provides: frozenset[str] | None = None,
     target: str = "virtual",
     keep_records: bool = False,
+    on_step: Callable[[Step], None] | None = None,
 ) -> Result:
     """Run one case (see module doc). `make_world` builds its world (default: the
-    built-in virtual one)."""
+    built-in virtual one); `on_step` is told each step as it starts."""
     s = case.scenario
     result = Result(
         id=case.id,
@@ -498,8 +504,8 @@ def run_case(
         result.status, result.reason = "skipped", reason
         return result
     started = time.monotonic()
-    threads_before = set(threading.enumerate())
-    fds_before = _snapshot_fds()
+    threads_before: set[threading.Thread] = set()
+    fds_before: set[str] = set()
     failure: StepFailure | None = None
     where: Where | None = None
     title: str | None = None
@@ -507,8 +513,10 @@ def run_case(
     world: World | None = None
     run: _Run | None = None
     try:
+        threads_before = set(threading.enumerate())
+        fds_before = _snapshot_fds()
         world = make_world(s)
-        run = _Run(case, world)
+        run = _Run(case, world, on_step)
         try:
             run.run_steps(s.steps)
         except StepFailure as exc:

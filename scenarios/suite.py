@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from linelab.errors import LinelabError, SpecError
-from scenarios.language import Case, Scenario, cases, load_file
+from scenarios.language import Case, Scenario, Step, cases, load_file
 from scenarios.runner import Result, run_case
 from scenarios.world import PORT_PROVIDES, VIRTUAL_PROVIDES, PortWorld, VirtualWorld
 from tapi.config import LineConfig
@@ -172,7 +172,13 @@ class Target:
             return "the built-in virtual modem"
         return ", ".join(f"{c.name} on {c.port}" for c in self.configs)
 
-    def run(self, case: Case, *, keep_records: bool = False) -> Result:
+    def run(
+        self,
+        case: Case,
+        *,
+        keep_records: bool = False,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> Result:
         if not self.configs:
             return run_case(
                 case,
@@ -180,6 +186,7 @@ class Target:
                 provides=VIRTUAL_PROVIDES,
                 target="virtual",
                 keep_records=keep_records,
+                on_step=on_step,
             )
         configs = self.configs
         if len(case.scenario.world.lines) > len(configs):
@@ -195,6 +202,7 @@ class Target:
             provides=PORT_PROVIDES,
             target="port",
             keep_records=keep_records,
+            on_step=on_step,
         )
 
 
@@ -222,14 +230,16 @@ def run_cases(
     keep_records: bool = False,
     on_start: Callable[[Case], None] | None = None,
     on_result: Callable[[Result], None] | None = None,
+    on_step: Callable[[Step], None] | None = None,
 ) -> Iterator[Result]:
     """Results in the order of `todo`. A KeyboardInterrupt stops after the running
-    cases finished cleanly (their results are yielded), then propagates."""
+    cases finished cleanly (their results are yielded), then propagates. `on_step`
+    is only called when the cases run in this process (jobs 1)."""
     if jobs <= 1:
         for case in todo:
             if on_start:
                 on_start(case)
-            result = target.run(case, keep_records=keep_records)
+            result = target.run(case, keep_records=keep_records, on_step=on_step)
             if on_result:
                 on_result(result)
             yield result

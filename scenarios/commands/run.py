@@ -12,7 +12,7 @@ import sys
 from typing import TextIO
 
 from linelab.errors import LinelabError
-from scenarios.language import Case
+from scenarios.language import Case, Step
 from scenarios.report import summary, write_json, write_junit, write_trace
 from scenarios.runner import Result
 from scenarios.suite import Target, discover, run_cases, select
@@ -68,8 +68,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 class Progress:
     """A one-line progress bar on a terminal, plain lines otherwise."""
 
-    def __init__(self, total: int, out: TextIO) -> None:
+    def __init__(self, total: int, out: TextIO, *, verbose: bool = False) -> None:
         self.total = total
+        self.verbose = verbose
         self.out = out
         self.tty = out.isatty()
         self.done = 0
@@ -82,6 +83,15 @@ class Progress:
             bar = "#" * filled + "." * (width - filled)
             text = f"\r[{bar}] {self.done}/{self.total} failed {self.failed}  {case.id}"
             self.out.write(text[:120].ljust(120))
+            self.out.flush()
+        elif self.verbose:
+            self.out.write(f"RUN  {case.id}\n")
+            self.out.flush()
+
+    def step(self, step: Step) -> None:
+        """-vv: each step as it starts (where a slow or hanging run is)."""
+        if not self.tty:
+            self.out.write(f"     step {step.where}: {step.title()}\n")
             self.out.flush()
 
     def result(self, r: Result) -> None:
@@ -136,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         seed = args.seed if args.seed is not None else random.randrange(1 << 32)
         random.Random(seed).shuffle(todo)
         print(f"random order, seed {seed} (--seed {seed} repeats it)")
-    progress = Progress(len(todo), sys.stdout)
+    progress = Progress(len(todo), sys.stdout, verbose=getattr(args, "verbose", 0) > 0)
     results: list[Result] = []
     interrupted = False
     try:
@@ -146,9 +156,10 @@ def run(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             keep_records=args.trace is not None,
             on_start=progress.start,
-            on_result=progress.result,
+            on_step=progress.step if getattr(args, "verbose", 0) > 1 else None,
         ):
-            results.append(result)
+            results.append(result)  # first: an interrupt while printing loses nothing
+            progress.result(result)
     except KeyboardInterrupt:
         interrupted = True
     progress.end()

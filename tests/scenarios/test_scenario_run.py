@@ -332,3 +332,65 @@ def test_json_counts_match_results(tmp_path: Path) -> None:
     assert got["counts"] == counted
     assert got["exit_status"] == status
     json.dumps(got)
+
+
+def test_ctrl_c_runs_finally_and_teardown_and_prints_the_summary(tmp_path: Path) -> None:
+    """A real `linelab run` process gets SIGINT in the middle of a scenario that would
+    run for hours: it runs that scenario's finally steps (the ATI3 in the trace), closes
+    its world, prints the summary so far and exits 130."""
+    import signal
+    import subprocess
+    import sys
+
+    forever = (
+        INIT
+        + """\
+      - repeat: 10000
+        steps:
+          - repeat: 10000
+            steps:
+              - advance: 1s
+"""
+    )
+    write(
+        tmp_path,
+        "ctrl_c",
+        scenario("a quick one", INIT + SHUTDOWN),
+        scenario("b endless", forever) + FINALLY_MARK,
+    )
+    trace = tmp_path / "run.trace"
+    errors = (tmp_path / "stderr").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scenarios.cli",
+            "-vv",
+            "run",
+            str(tmp_path),
+            "--trace",
+            str(trace),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        # -vv prints each scenario and step as it starts: interrupt once b repeats.
+        while "advance 1 s" not in (line := proc.stdout.readline()):
+            assert line, "the run ended before the endless scenario started"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        errors.close()
+    err = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 130, out + err
+    assert "FAIL ctrl_c::b endless (harness error)" in out, out + err
+    assert "interrupted (Ctrl-C)" in out
+    assert "(interrupted: the summary so far)" in out
+    assert "Traceback" not in err
+    assert "ATI3" in trace.read_text()
