@@ -62,7 +62,7 @@ def test_bundled_library_is_green(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert expected in ids
         assert next(r for r in got["results"] if r["id"] == expected)["status"] == "passed"
     skipped = [r for r in got["results"] if r["status"] == "skipped"]
-    assert all(r["reason"] and "cannot provide" in r["reason"] for r in skipped)
+    assert all(r["reason"] and "not in this linelab yet" in r["reason"] for r in skipped)
     assert "passed" in out and "skipped:" in out
 
 
@@ -394,3 +394,20 @@ def test_ctrl_c_runs_finally_and_teardown_and_prints_the_summary(tmp_path: Path)
     assert "(interrupted: the summary so far)" in out
     assert "Traceback" not in err
     assert "ATI3" in trace.read_text()
+
+
+def test_readme_shows_the_real_output_of_linelab_run(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert (
+        "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/linelab run"
+        in (readme.split("\n\n## ", 1)[0])
+    )
+    shown = readme.split("`linelab run` prints one line per scenario", 1)[1]
+    shown = shown.split("```\n", 2)[1]
+    assert main(["run"]) == 0
+    real = capsys.readouterr().out
+
+    def steady(text: str) -> list[str]:  # wall-clock figures vary
+        return [line for line in text.splitlines() if not line.startswith("telephony time")]
+
+    assert steady(shown) == steady(real)
