@@ -134,7 +134,7 @@ from emulator.registers import (
 from emulator.results import frame_info, frame_result, gate
 from emulator.states import ModemStates
 from emulator.trace import TraceKind, TraceRecord, TraceSink
-from linelab.clock import Clock
+from linelab.clock import Clock, wall_time
 
 # States in which DTE bytes are AT command lines.
 _COMMAND_STATES = frozenset({"command", "ringing", "online_command"})
@@ -407,7 +407,7 @@ class ModemEngine:
         elif isinstance(event, IncomingCall):
             if state == "command" and not self._voice_offhook:
                 self._caller = event.caller
-                self._caller_when = event.when if event.when is not None else datetime.now()
+                self._caller_when = event.when if event.when is not None else wall_time(self.clock)
                 self._states.fire("incoming")
                 self.regs.force(S_RING_COUNT, 0)
                 self._timers.pop("s1", None)
@@ -903,7 +903,7 @@ class ModemEngine:
         self._ring_on = False
 
     def _when(self) -> datetime:
-        return self._caller_when or datetime.now()
+        return self._caller_when or wall_time(self.clock)
 
     def _caller_id_received(self) -> None:
         """The caller ID message has arrived (between the first and second RING)."""

@@ -23,19 +23,43 @@ The clocks, by what each one is:
 - `linelab.vtime.RealTime` (a TimeSource) is the monotonic clock, optionally scaled.
 - `linelab.vtime.VirtualTime` (a TimeSource) jumps to the next deadline once every
   actor waits.
+
+The date and time (caller ID's DATE and TIME) come from the clock too, through
+`wall_time(clock)`: a clock that knows the real date (a `WallClock`: `LoopClock`,
+`linelab.vtime.RealTime`) says ``wall()``; any other clock is virtual, and its date is
+`VIRTUAL_EPOCH` plus ``now()`` seconds, the same on every run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+VIRTUAL_EPOCH = datetime(2026, 1, 1)
+"""The date that ``now() == 0`` stands for on a virtual clock (see `wall_time`)."""
 
 
 class Clock(Protocol):
     """Seconds on a monotonic clock. Only differences are meaningful."""
 
     def now(self) -> float: ...
+
+
+@runtime_checkable
+class WallClock(Clock, Protocol):
+    """A clock that also knows the local date and time (the real clocks)."""
+
+    def wall(self) -> datetime: ...
+
+
+def wall_time(clock: Clock) -> datetime:
+    """The local date and time on `clock`: ``clock.wall()`` for a `WallClock`,
+    otherwise `VIRTUAL_EPOCH` + ``clock.now()`` seconds (a virtual clock's date)."""
+    if isinstance(clock, WallClock):
+        return clock.wall()
+    return VIRTUAL_EPOCH + timedelta(seconds=clock.now())
 
 
 class ManualClock:
@@ -75,6 +99,9 @@ class LoopClock:
 
     def now(self) -> float:
         return self.loop.time() * self.scale if self.scale != 1.0 else self.loop.time()
+
+    def wall(self) -> datetime:
+        return datetime.now()
 
     def __repr__(self) -> str:
         return f"LoopClock(scale={self.scale!r})"

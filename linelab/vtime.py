@@ -50,6 +50,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from linelab.clock import Clock, check_scale
@@ -93,6 +94,9 @@ class RealTime:
 
     def now(self) -> float:
         return (time.monotonic() - self._origin) * self.scale
+
+    def wall(self) -> datetime:
+        return datetime.now()
 
     def wait(
         self, cond: threading.Condition, predicate: Callable[[], bool], timeout: float | None
