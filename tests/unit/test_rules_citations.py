@@ -1,6 +1,6 @@
 """Every rule id the code and the tests cite exists in docs/rules.md.
 
-The TAPI code, the scenarios and the tests cite the contract as ``rules.md §6.2``,
+The TAPI code, the scenarios, the tests and the docs cite the contract as ``rules.md §6.2``,
 ``§2.8-2.19``, ``§7 case 22`` or ``R4``; each section, case and rule they name must be
 defined in docs/rules.md (a heading ``§6.2``, a row of §7, a rule ``**R4**``), and none
 cites the research digest (``tapi.md 6.2``), which a checkout does not have.
@@ -68,16 +68,20 @@ def cited_ids(text: str) -> set[str]:
 
 
 def _lines() -> list[tuple[str, int, str]]:
-    """(file, line number, text) of every line in the citing packages (not this file,
-    whose examples are not citations)."""
+    """(file, line number, text) of every line that may cite the rules: the Python
+    files of the citing packages (not this file, whose examples are not citations), the
+    bundled scenarios, the docs and the README."""
     found = []
-    for top in CITING:
-        for path in sorted((REPO / top).rglob("*.py")):
-            if path.resolve() == Path(__file__).resolve():
-                continue
-            rel = path.relative_to(REPO).as_posix()
-            text = path.read_text(encoding="utf-8")
-            found += [(rel, n, line) for n, line in enumerate(text.splitlines(), 1)]
+    paths = [path for top in CITING for path in sorted((REPO / top).rglob("*.py"))]
+    paths += sorted((REPO / "scenarios").rglob("*.yaml"))
+    paths += [p for p in sorted((REPO / "docs").glob("*.md")) if p != RULES]
+    paths.append(REPO / "README.md")
+    for path in paths:
+        if path.resolve() == Path(__file__).resolve():
+            continue
+        rel = path.relative_to(REPO).as_posix()
+        text = path.read_text(encoding="utf-8")
+        found += [(rel, n, line) for n, line in enumerate(text.splitlines(), 1)]
     return found
 
 
