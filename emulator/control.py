@@ -690,6 +690,11 @@ async def start_control_server(
         server._server = await asyncio.start_unix_server(
             server._serve, sock_path, limit=MAX_REQUEST
         )
+    except (OSError, ValueError) as exc:
+        # A directory that is not there, a path too long for AF_UNIX (108 bytes),
+        # something else already at the path.
+        problem = getattr(exc, "strerror", None) or str(exc)
+        raise ControlError(f"cannot serve the control socket {sock_path}: {problem}") from None
     finally:
         os.umask(old)
     os.chmod(sock_path, 0o600)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Any, cast
 
 from emulator.host import ModemHost
@@ -58,13 +59,16 @@ TCP_CALLER = CallerId(number_absent="O", name_absent="O")
 _ENDS = (RemoteHangup, CarrierLost, CallerGone, Busy, Unobtainable)
 
 
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
 def parse_address(text: str, *, default_host: str = "127.0.0.1") -> tuple[str, int]:
     """``HOST:PORT``, ``[V6]:PORT`` or ``PORT`` -> (host, port). Raises LinelabError."""
     host, sep, port = text.rpartition(":")
     if not sep:
         host, port = default_host, text
     host = host.removeprefix("[").removesuffix("]") or default_host
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+    if _PORT.fullmatch(port) is None or not 0 <= int(port) <= 65535:
         raise LinelabError(f"{text!r}: want HOST:PORT with a port from 0 to 65535")
     return host, int(port)
 

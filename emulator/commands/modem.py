@@ -42,6 +42,12 @@ log = logging.getLogger("linelab.modem")
 
 _NUMBER = re.compile(r"[0-9*#+]{1,32}")
 FIRST_NUMBER = 1001
+# A link name leaves room for the ".<pid>.tmp" it is first created as (NAME_MAX 255).
+MAX_LINK_NAME = 200
+MAX_LINK_PATH = 4000
+# Beyond these a timer is either never due or always due: a typo, not a test setup.
+MIN_TIME_SCALE = 1e-3
+MAX_TIME_SCALE = 1e6
 READY_TIMEOUT = 10.0  # seconds a modem may take to answer the readiness AT
 RFC2217_MODULE = "emulator.rfc2217"
 
@@ -86,6 +92,12 @@ def check_link(link: str) -> str | None:
     some program holds its master open (the kernel removes /dev/pts/N when the master
     closes), so that program is serving the link. It is never taken over, whether or
     not that program is a linelab."""
+    name = os.path.basename(link)
+    if len(os.fsencode(name)) > MAX_LINK_NAME or len(os.fsencode(link)) > MAX_LINK_PATH:
+        raise ModemCommandError(
+            f"cannot create {_shown(link)}: names are at most {MAX_LINK_NAME} bytes"
+            f" and paths {MAX_LINK_PATH}"
+        )
     if not os.path.lexists(link):
         parent = os.path.dirname(link)
         if not os.path.isdir(parent):
@@ -471,10 +483,19 @@ def _time_scale(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number: {_shown(text)!r}") from None
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"time scale must be positive: {text}")
+        raise argparse.ArgumentTypeError(f"time scale must be positive: {_shown(text)}")
+    if not MIN_TIME_SCALE <= value <= MAX_TIME_SCALE:
+        raise argparse.ArgumentTypeError(
+            f"time scale must be from {MIN_TIME_SCALE:g} to {MAX_TIME_SCALE:g}, not {value:g}"
+        )
     return value
+
+
+def _shown(text: str, most: int = 60) -> str:
+    """`text` cut short for a one-line message."""
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -16,12 +16,19 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 from typing import Any
 
 from emulator import ports
 from emulator.commands.modem import check_link
+from linelab.errors import LinelabError
 
 log = logging.getLogger(__name__)
+
+# The kernel's default kernel.pty.max: no hub can have more ports than there are ptys.
+MAX_PORTS = 4096
+_COUNT = re.compile(r"[0-9]+")
+_NUMBER = re.compile(r"[0-9*#+]{1,32}")
 
 
 def register(subparsers: Any) -> None:
@@ -56,8 +63,12 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if not args.modem and (args.number is not None or args.profile != "generic"):
         args.ports_parser.error("--number and --profile need --modem")
+    if args.modem and args.number is not None and _NUMBER.fullmatch(args.number) is None:
+        args.ports_parser.error(f"--number {args.number[:40]!r}: want up to 32 of 0-9 * # +")
     links: list[str] = []
-    if len(args.ports) == 1 and args.ports[0].isdigit():
+    if len(args.ports) == 1 and _COUNT.fullmatch(args.ports[0]):
+        if len(args.ports[0]) > 6 or int(args.ports[0]) > MAX_PORTS:
+            args.ports_parser.error(f"at most {MAX_PORTS} ports")
         num_ports = int(args.ports[0])
     else:
         links = [os.path.abspath(link) for link in args.ports]
@@ -71,5 +82,9 @@ def _run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"links": links}
     if args.modem:
         options.update(modem=True, number=args.number, profile=args.profile)
-    ports.serve(num_ports, args.loopback, args.debug, **options)
+    try:
+        ports.serve(num_ports, args.loopback, args.debug, **options)
+    except OSError as exc:
+        # Out of ptys (kernel.pty.max) or file descriptors (RLIMIT_NOFILE).
+        raise LinelabError(f"cannot open {num_ports} ports: {exc.strerror or exc}") from None
     return 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +38,9 @@ from emulator.transcript import (
     read_transcript,
 )
 from linelab.errors import SpecError
+
+# Times further apart than a day are different whatever the tolerance.
+MAX_TOLERANCE = 86_400.0
 
 _RESET = "\x1b[0m"
 _COLOURS = {
@@ -70,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=_tolerance,
         default=DEFAULT_TOLERANCE,
         metavar="SECONDS",
         help=f"with --diff: times closer than this are the same (default: {DEFAULT_TOLERANCE})",
@@ -112,13 +116,37 @@ def use_colour(forced: bool | None, stream: object) -> bool:
     return bool(isatty and isatty())
 
 
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text[:40]!r}") from None
+    if not 0 <= value <= MAX_TOLERANCE:
+        raise argparse.ArgumentTypeError(f"want 0 to {MAX_TOLERANCE:g} seconds, not {value}")
+    return value
+
+
+def _check_file(path: str) -> None:
+    """Refuse what is not a regular file before reading it: a FIFO would block and
+    /dev/zero would never end a line. Other problems are iter_transcript's to name."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+        raise SpecError(path, None, None, "cannot read: not a regular file")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.diff:
         if args.file is not None:
             raise SpecError(args.file, None, None, "give either FILE or --diff A B, not both")
+        _check_file(args.diff[0])
+        _check_file(args.diff[1])
         return run_diff(args.diff[0], args.diff[1], args.tolerance)
     if args.file is None:
         raise SpecError("linelab trace", None, None, "give a transcript FILE (or --diff A B)")
+    _check_file(args.file)
     colour = use_colour(args.color, sys.stdout)
     # SpecError from a malformed file reaches the dispatcher, which prints it (exit 2).
     started = read_started(args.file)
