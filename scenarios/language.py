@@ -506,6 +506,7 @@ class _Loader:
             args["expect"] = expect
         elif kind == "send":
             args["text"] = m.text("send")
+            flow.use(variables_of(args["text"]), _at(m, "send"))
             args["modem"] = self.modem_ref(m, "modem", world)
             args["expect"] = m.text("expect", None)
             args["within"] = parse_duration(m.raw("within", 5), _at(m, "within"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import threading
 import time
 import traceback
@@ -28,6 +29,8 @@ from scenarios.world import PortWorld, VirtualWorld
 from tapi import constants as C
 from tapi.structs import LINEINITIALIZEEXPARAMS, LINEMESSAGE
 from tapi.view import Hierarchy
+
+_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 # Failure causes, as the summary counts them.
 WRONG_RETURN = "wrong return code"
@@ -328,7 +331,8 @@ class _Run:
     def do_send(self, step: Step) -> None:
         a = step.args
         port = self.world.at_port(a["modem"])
-        port.write(a["text"].encode("latin-1"))
+        text = _VARIABLE.sub(lambda m: str(self.env[m.group(1)]), a["text"])
+        port.write(text.encode("latin-1"))
         want = a["expect"]
         if want is None:
             return

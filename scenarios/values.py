@@ -85,6 +85,9 @@ def parse_expr(raw: Any, fail: Callable[[str], Exception]) -> Any:
     if isinstance(raw, str):
         if raw == "any":
             return ANY
+        plain_word = "|" not in raw and "_" not in raw and not raw.startswith("$")
+        if plain_word and constant(raw.strip()) is None:
+            return raw  # "AT", "ATI3": text; a constant name always has an underscore
         if _CONSTANT_LIKE.fullmatch(raw):
             parts: list[int | str] = []
             for piece in raw.split("|"):
