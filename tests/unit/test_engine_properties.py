@@ -293,7 +293,9 @@ def test_the_chunked_data_path_matches_the_per_byte_escape_model(
 ) -> None:
     """The batched data path forwards exactly what the per-byte rules forward, and
     escapes exactly when they do, for any S2, S12 (0 included), &K and timing. Gaps
-    are fractions of S12 so that every side of each guard-time comparison is hit."""
+    are fractions of S12, so both sides of each guard-time comparison are drawn, but
+    not the exact boundary: tests/unit/test_engine_boundaries.py puts the clock on
+    each limit and one float step before it."""
     sim, a, b = two_modems()
     quiet_at(sim, a, f"ATS2={s2}S12={s12}&K{flow}")
     connect(sim, a, b)
