@@ -21,8 +21,9 @@ open raises `SerialException`, as does a reopen whose ``profile``/``number`` dis
 with the existing modem.
 
 Each open port has a `_Link`, the `ModemPort` the host drives on its loop thread, and
-the pyserial object the user's thread calls. They share two bounded buffers under one
-`threading.Condition`:
+the pyserial object the user's thread calls. They share a `linelab.serialpipe.SerialPipe`
+(the one bounded pipe of the project, also behind the TAPI data port): two buffers under
+one `threading.Condition`:
 
 - ``rx``: modem output not yet read. The loop pulls output into it only while it holds
   less than `RX_LIMIT`; beyond that the bytes stay in the engine, which holds back the
@@ -35,6 +36,10 @@ the pyserial object the user's thread calls. They share two bounded buffers unde
 None, not at all for 0): no polling. Waits go through a `linelab.vtime.TimeSource`:
 real seconds by default, or the `VirtualTime` given to `set_default_host()`, which
 makes a blocked read a linelab wait so that virtual time can advance meanwhile.
+
+`flush()` waits until the modem has taken every written byte; if ``write_timeout``
+passes first it raises `SerialTimeoutException`, as a stalled `write()` does (the
+contract is `linelab.serialpipe`'s, the same for the TAPI data port).
 
 `fileno()` is a Linux eventfd that is readable exactly while ``rx`` is not empty, so
 an event loop can wait for input with ``add_reader`` or ``select``. On the host's own
@@ -59,13 +64,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from serial import PortNotOpenError, SerialBase, SerialException, SerialTimeoutException
+from serial import PortNotOpenError, SerialBase, SerialException
 
 from emulator.engine import Signals
 from emulator.host import HostedModem, ModemHost
 from emulator.profile import load_profile
 from linelab.errors import LinelabError
-from linelab.readyfd import ReadyFd
+from linelab.serialpipe import SerialPipe
 from linelab.vtime import RealTime, TimeSource
 
 log = logging.getLogger(__name__)
@@ -152,23 +157,30 @@ def parse_url(url: str) -> tuple[str, str | None, str | None]:
 
 
 class _Link:
-    """The loop side of one open port (a `ModemPort`) and the buffers it shares."""
+    """The loop side of one open port (a `ModemPort`) and the pipe it shares."""
 
     def __init__(self, host: ModemHost, modem: HostedModem, clock: TimeSource) -> None:
         self.host = host
         self.modem = modem
         self.time = clock
-        self.cond = threading.Condition()
-        self.rx = bytearray()
-        self.tx = bytearray()
         self.signals: Signals = modem.signals
-        self.closed = False
-        self.cancelled_read = False
-        self.cancelled_write = False
-        self.ready = ReadyFd()  # readable exactly while rx holds bytes
         self._starved = False  # output left in the engine because rx was full
         self._pull_queued = False
         self._pump_queued = False
+        # rx: modem output for the user; tx: bytes for the modem. A read that made room
+        # asks for more output; a write asks the loop to feed the modem.
+        self.pipe = SerialPipe(
+            clock,
+            rx_limit=RX_LIMIT,
+            tx_limit=TX_LIMIT,
+            on_read=self._after_read,
+            on_write=self.queue_pump,
+        )
+        self.cond = self.pipe.cond
+
+    @property
+    def closed(self) -> bool:
+        return self.pipe.closed
 
     # -- loop thread: the ModemPort callbacks ------------------------------------------
 
@@ -181,7 +193,7 @@ class _Link:
     def signals_changed(self, signals: Signals) -> None:
         with self.cond:
             self.signals = signals
-            self.time.notify_all(self.cond)
+            self.pipe.notify()
 
     def _pull(self) -> None:
         with self.cond:
@@ -190,34 +202,32 @@ class _Link:
                 return
             # Signals first: whoever reads these bytes must see the lines as they are now.
             self.signals = self.modem.signals
-            room = RX_LIMIT - len(self.rx)
+            room = self.pipe.rx_room()
             data = self.modem.read(room) if room > 0 else b""
             self._starved = self.modem.pending() > 0
-            if data:
-                self.rx += data
-                self._sync_fd()
-            self.time.notify_all(self.cond)
+            self.pipe.put_rx(data)
 
     def _pump(self) -> None:
         with self.cond:
             self._pump_queued = False
             fed = False
-            while self.tx and not self.closed:
+            tx = self.pipe.tx
+            while tx and not self.closed:
                 # dte_room() of 0 arms room_available(), which brings us back here.
                 room = self.modem.dte_room()
-                taken = self.modem.feed(bytes(self.tx[:room])) if room > 0 else 0
+                taken = self.modem.feed(bytes(tx[:room])) if room > 0 else 0
                 if not taken:
                     break
-                del self.tx[:taken]
+                del tx[:taken]
                 fed = True
             if fed:
-                self.time.notify_all(self.cond)
+                self.pipe.notify()
 
     # -- any thread --------------------------------------------------------------------
 
-    def _sync_fd(self) -> None:
-        """Make the fd readable exactly while rx holds bytes (cond held)."""
-        self.ready.set(bool(self.rx))
+    def _after_read(self) -> None:
+        if self._starved:
+            self.queue_pull()
 
     def queue_pull(self) -> None:
         """Ask the loop to pull more output (cond held)."""
@@ -236,16 +246,13 @@ class _Link:
             self.host.loop.call_soon_threadsafe(callback)
         except RuntimeError:
             # The host's loop is gone (shut down under an open port): the port is dead.
-            self.closed = True
-            self.time.notify_all(self.cond)
+            # What was read stays readable; writes now fail.
+            with self.cond:
+                self.pipe.closed = True
+                self.pipe.notify()
 
     def close(self) -> None:
-        with self.cond:
-            self.closed = True
-            self.rx.clear()
-            self.tx.clear()
-            self.time.notify_all(self.cond)
-            self.ready.close()
+        self.pipe.release()
 
 
 class VModemSerial(SerialBase):
@@ -332,92 +339,39 @@ class VModemSerial(SerialBase):
     @property
     def in_waiting(self) -> int:
         """Bytes that `read()` returns without waiting."""
-        return len(self._require().rx)
+        return len(self._require().pipe.rx)
 
     @property
     def out_waiting(self) -> int:
         """Bytes written but not yet taken by the modem."""
-        return len(self._require().tx)
+        return len(self._require().pipe.tx)
 
     def fileno(self) -> int:
         """An fd that is readable exactly while `in_waiting` > 0 (do not read it)."""
-        return self._require().ready.fileno()
+        return self._require().pipe.ready.fileno()
 
     def read(self, size: int = 1) -> bytes:
         """Up to `size` bytes, waiting per pyserial's ``timeout`` (None, 0 or seconds)."""
         link = self._require()
-        if size <= 0:
-            return b""
-        timeout = 0 if self._on_loop() else self.timeout
-        clock = link.time
-        deadline = None if timeout is None else clock.now() + timeout
-        out = bytearray()
-
-        def more() -> bool:
-            return bool(link.rx) or link.closed or link.cancelled_read
-
-        with link.cond:
-            while True:
-                # Take what is there as it comes: rx is bounded, `size` need not be.
-                taken = link.rx[: size - len(out)]
-                if taken:
-                    out += taken
-                    del link.rx[: len(taken)]
-                    link._sync_fd()
-                    if link._starved:
-                        link.queue_pull()
-                if len(out) >= size or link.closed or link.cancelled_read or timeout == 0:
-                    break
-                remaining = None if deadline is None else deadline - clock.now()
-                if remaining is not None and remaining <= 0:
-                    break
-                clock.wait(link.cond, more, remaining)
-            link.cancelled_read = False
-        return bytes(out)
+        return link.pipe.read(size, 0 if self._on_loop() else self.timeout)
 
     def write(self, b: Any, /) -> int:
         """Queue bytes for the modem; blocks while `TX_LIMIT` bytes wait (write_timeout)."""
         link = self._require()
         data = bytes(memoryview(b).cast("B"))
-        timeout = self.write_timeout
-        on_loop = self._on_loop()
-        offset = 0
-
-        def room_or_stop() -> bool:
-            return len(link.tx) < TX_LIMIT or link.closed or link.cancelled_write
-
-        with link.cond:
-            while offset < len(data):
-                if link.closed:
-                    raise PortNotOpenError()
-                room = len(data) - offset if on_loop else TX_LIMIT - len(link.tx)
-                if room > 0:
-                    chunk = data[offset : offset + room]
-                    link.tx += chunk
-                    offset += len(chunk)
-                    link.queue_pump()
-                    continue
-                if link.cancelled_write:
-                    link.cancelled_write = False
-                    break
-                if timeout == 0:
-                    break  # non-blocking: report what was taken
-                # One deadline for the whole call would be stricter; pyserial's own
-                # backends restart nothing either, so a write_timeout bounds each stall.
-                if not link.time.wait(link.cond, room_or_stop, timeout):
-                    raise SerialTimeoutException("Write timeout")
-        return offset
+        return link.pipe.write(data, self.write_timeout, unbounded=self._on_loop())
 
     def flush(self) -> None:
-        """Wait until the modem has taken everything written (bounded by write_timeout)."""
+        """Wait until the modem has taken everything written.
+
+        The contract of `linelab.serialpipe` (docs/vmodem.md): bounded by
+        ``write_timeout``, `SerialTimeoutException` if it passes first; returns at once
+        on a closed port (`io.IOBase.close` calls flush) and on the host's loop thread
+        (which is what empties the buffer)."""
         link = self._link
         if not self.is_open or link is None or self._on_loop():
             return
-        with link.cond:
-            if not link.time.wait(
-                link.cond, lambda: not link.tx or link.closed, self.write_timeout
-            ):
-                raise SerialTimeoutException("Write timeout")
+        link.pipe.flush(self.write_timeout)
 
     def reset_input_buffer(self) -> None:
         """Drop unread input, including output the modem has not handed over yet."""
@@ -426,24 +380,15 @@ class VModemSerial(SerialBase):
 
     def reset_output_buffer(self) -> None:
         """Drop written bytes the modem has not taken yet."""
-        link = self._require()
-        with link.cond:
-            link.tx.clear()
-            link.time.notify_all(link.cond)
+        self._require().pipe.reset_output()
 
     def cancel_read(self) -> None:
         """Make a blocked `read()` return what it has."""
-        link = self._require()
-        with link.cond:
-            link.cancelled_read = True
-            link.time.notify_all(link.cond)
+        self._require().pipe.cancel_read()
 
     def cancel_write(self) -> None:
         """Make a blocked `write()` return what it queued."""
-        link = self._require()
-        with link.cond:
-            link.cancelled_write = True
-            link.time.notify_all(link.cond)
+        self._require().pipe.cancel_write()
 
     # -- modem lines -------------------------------------------------------------------
 
@@ -509,8 +454,7 @@ def _detach(link: _Link) -> None:
 
 def _discard_output(link: _Link) -> None:
     with link.cond:
-        link.rx.clear()
-        link._sync_fd()
+        link.pipe.reset_input()
         link.modem.read()
         link._starved = False
 

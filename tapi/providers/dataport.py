@@ -27,13 +27,12 @@ Behaviour the application sees:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from serial import PortNotOpenError, SerialBase, SerialException, SerialTimeoutException
+from serial import PortNotOpenError, SerialBase, SerialException
 
-from linelab.readyfd import ReadyFd
+from linelab.serialpipe import SerialPipe
 from linelab.vtime import TimeSource
 
 RX_LIMIT = 64 * 1024  # above this the provider stops reading the modem
@@ -51,15 +50,13 @@ class DataPort(SerialBase):
     def __init__(self, name: str, time: TimeSource, wake_provider: Callable[[], None]) -> None:
         self._time = time
         self._wake = wake_provider
-        self.cond = threading.Condition()
-        self._rx = bytearray()
-        self._tx = bytearray()
-        self._carrier = True
-        # Readable exactly while rx holds bytes; the application may simply drop its
-        # copy of the port: the fd goes with the object.
-        self._ready = ReadyFd()
-        self._cancel_read = False
-        self._cancel_write = False
+        # Its eventfd is readable exactly while rx holds bytes; the application may
+        # simply drop its copy of the port: the fd goes with the object.
+        self._pipe = SerialPipe(
+            time, rx_limit=RX_LIMIT, tx_limit=TX_LIMIT, on_read=wake_provider,
+            on_write=wake_provider,
+        )  # fmt: skip
+        self.cond = self._pipe.cond
         super().__init__(port=None, timeout=None)
         self._port = name  # what `port` and `name` report (the modem's path or URL)
         self.is_open = True
@@ -67,64 +64,47 @@ class DataPort(SerialBase):
     # -- provider side (the loop thread) --------------------------------------------------
     def feed(self, data: bytes) -> int:
         """Data from the remote end. Returns how many bytes are now buffered."""
-        with self.cond:
-            if self.is_open and self._carrier:
-                self._rx += data
-                self._sync_fd()
-            self._time.notify_all(self.cond)
-            return len(self._rx)
+        return self._pipe.put_rx(data)
 
     def take_tx(self, max_bytes: int) -> bytes:
         """Bytes the application wrote, for the modem (at most `max_bytes`)."""
-        with self.cond:
-            data = bytes(self._tx[:max_bytes])
-            del self._tx[: len(data)]
-            if data:
-                self._time.notify_all(self.cond)
-            return data
+        return self._pipe.take_tx(max_bytes)
 
     def rx_buffered(self) -> int:
         """Bytes received and not yet read by the application."""
         with self.cond:
-            return len(self._rx)
+            return len(self._pipe.rx)
 
     def carrier_lost(self) -> None:
         """The call has ended: reads drain and then return b"", writes fail."""
-        with self.cond:
-            self._carrier = False
-            self._tx.clear()
-            self._time.notify_all(self.cond)
+        self._pipe.end(SerialException("no carrier: the call has ended"))
 
     def release(self) -> None:
         """The provider forgets this port (the call is gone): free the eventfd."""
         self.carrier_lost()
         with self.cond:
             self.is_open = False
-            self._rx.clear()
-            self._ready.close()
+            self._pipe.release()
 
     @property
     def carrier(self) -> bool:
-        return self._carrier
+        return self._pipe.ended is None
 
     # -- application side ----------------------------------------------------------------
     def open(self) -> None:
         """Reopen this copy (lineGetID hands it out again after the application closed it)."""
         with self.cond:
-            if self._ready.closed:
+            if self._pipe.ready.closed:
                 raise SerialException("the call of this data port has gone")
+            self._pipe.reopen()
             self.is_open = True
 
     def close(self) -> None:
         """Close the application's copy; the call itself goes on."""
         with self.cond:
             self.is_open = False
-            self._rx.clear()
-            self._sync_fd()
-            self._time.notify_all(self.cond)
-
-    def _sync_fd(self) -> None:
-        self._ready.set(bool(self._rx))
+            # What was written still goes to the modem, as a tty's close drains output.
+            self._pipe.close(drop_output=False)
 
     def _require(self) -> None:
         if not self.is_open:
@@ -133,116 +113,61 @@ class DataPort(SerialBase):
     @property
     def in_waiting(self) -> int:
         self._require()
-        return len(self._rx)
+        return len(self._pipe.rx)
 
     @property
     def out_waiting(self) -> int:
         self._require()
-        return len(self._tx)
+        return len(self._pipe.tx)
 
     def fileno(self) -> int:
         """An fd readable exactly while `in_waiting` > 0 (for select/poll; do not read)."""
         self._require()
-        return self._ready.fileno()
+        return self._pipe.ready.fileno()
 
     def read(self, size: int = 1) -> bytes:
         self._require()
-        if size <= 0:
-            return b""
-        timeout = self.timeout
-        deadline = None if timeout is None else self._time.now() + timeout
-        out = bytearray()
-
-        def more() -> bool:
-            return bool(self._rx) or not self._carrier or not self.is_open or self._cancel_read
-
-        with self.cond:
-            while True:
-                taken = self._rx[: size - len(out)]
-                if taken:
-                    out += taken
-                    del self._rx[: len(taken)]
-                    self._sync_fd()
-                    self._wake()  # room again: the provider may resume reading
-                if len(out) >= size or not self._carrier or not self.is_open:
-                    break
-                if self._cancel_read or timeout == 0:
-                    break
-                remaining = None if deadline is None else deadline - self._time.now()
-                if remaining is not None and remaining <= 0:
-                    break
-                self._time.wait(self.cond, more, remaining)
-            self._cancel_read = False
-        return bytes(out)
+        return self._pipe.read(size, self.timeout)
 
     def write(self, b: Any, /) -> int:
         self._require()
-        data = bytes(memoryview(b).cast("B"))
-        offset = 0
-        with self.cond:
-            while offset < len(data):
-                if not self._carrier:
-                    raise SerialException("no carrier: the call has ended")
-                room = TX_LIMIT - len(self._tx)
-                if room > 0:
-                    chunk = data[offset : offset + room]
-                    self._tx += chunk
-                    offset += len(chunk)
-                    self._wake()
-                    continue
-                if self._cancel_write:
-                    self._cancel_write = False
-                    break
-                if self.write_timeout == 0:
-                    break
-                if not self._time.wait(
-                    self.cond,
-                    lambda: len(self._tx) < TX_LIMIT or not self._carrier or self._cancel_write,
-                    self.write_timeout,
-                ):
-                    raise SerialTimeoutException("Write timeout")
-        return offset
+        return self._pipe.write(bytes(memoryview(b).cast("B")), self.write_timeout)
 
     def flush(self) -> None:
-        """Wait until the provider has taken everything written (or the call ended)."""
-        with self.cond:
-            self._time.wait(
-                self.cond, lambda: not self._tx or not self._carrier, self.write_timeout
-            )
+        """Wait until the provider has taken everything written, or the call ended.
+
+        The contract of `linelab.serialpipe`: bounded by ``write_timeout``,
+        `SerialTimeoutException` if it passes first (until 2026-12 this port returned
+        silently instead); returns at once on a closed copy."""
+        if not self.is_open:
+            return
+        self._pipe.flush(self.write_timeout)
 
     def reset_input_buffer(self) -> None:
-        with self.cond:
-            self._rx.clear()
-            self._sync_fd()
+        self._pipe.reset_input()
         self._wake()
 
     def reset_output_buffer(self) -> None:
-        with self.cond:
-            self._tx.clear()
-            self._time.notify_all(self.cond)
+        self._pipe.reset_output()
 
     def cancel_read(self) -> None:
-        with self.cond:
-            self._cancel_read = True
-            self._time.notify_all(self.cond)
+        self._pipe.cancel_read()
 
     def cancel_write(self) -> None:
-        with self.cond:
-            self._cancel_write = True
-            self._time.notify_all(self.cond)
+        self._pipe.cancel_write()
 
     # -- modem lines and settings ----------------------------------------------------------
     @property
     def cd(self) -> bool:
-        return self._carrier
+        return self.carrier
 
     @property
     def dsr(self) -> bool:
-        return self._carrier
+        return self.carrier
 
     @property
     def cts(self) -> bool:
-        return self._carrier
+        return self.carrier
 
     @property
     def ri(self) -> bool:
@@ -261,7 +186,7 @@ class DataPort(SerialBase):
         pass
 
     def __repr__(self) -> str:
-        state = "connected" if self._carrier else "ended"
+        state = "connected" if self.carrier else "ended"
         return f"<DataPort {self._port} {state} open={self.is_open}>"
 
 
