@@ -27,12 +27,14 @@ What differs, on purpose (docs/ports.md):
   pty talks AT to it. A pty has no modem lines, so the modem's DTR is on while a
   client has one of the hub's ptys open and has not set output speed B0. The hub
   then learns of clients from inotify opens and closes of the slaves and of B0 from
-  the masters in packet mode (TIOCPKT_IOCTL with EXTPROC, as `emulator.pty`), and a
+  the masters in packet mode (TIOCPKT_IOCTL with EXTPROC: `linelab.dtrwatch`, as
+  `emulator.pty`), and a
   port with no client is sent nothing and flushed, so no client reads what was
   written for the one before.
 
-This module only uses the standard library plus `linelab.errors` (`add_modem` imports
-the emulator when called), so that it also runs as a file (``python
+This module only uses the standard library plus `linelab` (errors, the shared DTR
+watcher and inotify; `add_modem` imports the emulator when called), so that it also
+runs as a file (``python
 emulator/ports.py 2``), as the upstream tests do.
 """
 
@@ -51,12 +53,11 @@ if __name__ == "__main__" and not __package__:
 import argparse
 import contextlib
 import errno
-import fcntl
+import functools
 import itertools
 import os
 import selectors
 import signal
-import struct
 import termios
 import threading
 import tty
@@ -67,8 +68,11 @@ from typing import TYPE_CHECKING, Any
 from linelab.errors import LinelabError
 
 if TYPE_CHECKING:
+    # Imported where used: only hubs with a modem need them (keep `--help` start-up lean).
     from emulator.engine import Signals
     from emulator.host import HostedModem, ModemHost
+    from linelab.dtrwatch import DtrWatcher
+    from linelab.inotify import Event, Inotify
 
 __all__ = [
     "BUFFER_LIMIT",
@@ -87,14 +91,6 @@ BUFFER_LIMIT = 256 * 1024
 
 _READ_SIZE = 64 * 1024
 
-# Linux values the termios module does not export (see emulator/pty.py for the facts).
-_EXTPROC = 0o200000
-_TIOCPKT_DATA = 0x00
-_TIOCPKT_IOCTL = 0x40
-_IN_OPEN = 0x020
-_IN_CLOSE = 0x008 | 0x010  # IN_CLOSE_WRITE | IN_CLOSE_NOWRITE
-_IN_Q_OVERFLOW = 0x4000
-_INOTIFY_EVENT = struct.Struct("iIII")
 _LINES = object()  # selector key data of the inotify fd
 
 DESCRIPTION = (
@@ -133,7 +129,7 @@ class _PtyPort:
     """One pty of the hub: its master, the slave fd the hub holds open so that the
     master never sees EIO between clients, and the bytes waiting for the master."""
 
-    __slots__ = ("b0", "clients", "dead", "master", "out", "packet", "path", "skip", "slave")
+    __slots__ = ("b0", "clients", "dead", "dtr", "master", "out", "path", "skip", "slave")
 
     def __init__(self) -> None:
         self.master, self.slave = os.openpty()
@@ -147,34 +143,28 @@ class _PtyPort:
             raise
         self.out = bytearray()
         self.dead = False
-        self.packet = False  # TIOCPKT on: termios changes arrive as packets
+        self.dtr: DtrWatcher | None = None  # packet mode: termios changes are packets
         self.clients = 0  # open slave descriptions other than ours, per inotify
         self.b0 = False  # the client set output speed B0: DTR off
         self.skip = 0  # inotify open/close events of our own slave to ignore
 
     def watch_lines(self) -> None:
-        """Packet mode plus EXTPROC: Linux then posts TIOCPKT_IOCTL to the master on
-        every termios change the client makes, so a B0 (DTR drop) is an event."""
-        if self.packet:
-            return
-        fcntl.ioctl(self.master, termios.TIOCPKT, struct.pack("i", 1))
-        self.packet = True
-        self.check_termios()
+        """Packet mode plus EXTPROC (`linelab.dtrwatch`): Linux then posts
+        TIOCPKT_IOCTL to the master on every termios change the client makes, so a B0
+        (DTR drop) is an event."""
+        if self.dtr is None:
+            from linelab.dtrwatch import DtrWatcher
+
+            self.dtr = DtrWatcher(self.master)
+            self.check_termios()
 
     def check_termios(self) -> None:
-        """Read the client's DTR (output speed B0 or not) and keep EXTPROC set while
-        the client's termios is raw (EXTPROC disables canonical editing and echo, so a
-        cooked-mode client keeps them and its B0 is seen only on its next change)."""
-        try:
-            attrs = termios.tcgetattr(self.master)
-        except termios.error:
-            return
-        self.b0 = attrs[5] == termios.B0
-        lflag = attrs[3]
-        if not lflag & (termios.ICANON | termios.ECHO) and not lflag & _EXTPROC:
-            attrs[3] = lflag | _EXTPROC
-            with contextlib.suppress(termios.error):
-                termios.tcsetattr(self.master, termios.TCSANOW, attrs)
+        """Read the client's DTR (output speed B0 or not); EXTPROC is kept set while the
+        client's termios is raw (a cooked-mode client keeps its canonical editing and
+        echo, and its B0 is seen only on its next change)."""
+        state = self.dtr.check() if self.dtr is not None else None
+        if state is not None:
+            self.b0 = not state.dtr
 
     def discard_stale(self) -> None:
         """Drop what was written for a client that is gone: our buffer, and the
@@ -278,46 +268,6 @@ class EndpointPort:
 _Member = _PtyPort | EndpointPort
 
 _modem_ids = itertools.count(1)
-
-
-class _Inotify:
-    """inotify(7) through libc, non-blocking: which pty slaves clients open and close."""
-
-    def __init__(self) -> None:
-        import ctypes  # only hubs with a modem need it: keep `--help` start-up lean
-
-        self._ctypes = ctypes
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            err = ctypes.get_errno()
-            raise VirtualSerialPortException(f"inotify_init1: {os.strerror(err)}")
-        self.fd: int = fd
-
-    def watch(self, path: str, mask: int) -> int:
-        ctypes = self._ctypes
-        wd: int = self._libc.inotify_add_watch(self.fd, os.fsencode(path), ctypes.c_uint32(mask))
-        if wd < 0:
-            err = ctypes.get_errno()
-            raise VirtualSerialPortException(f"inotify_add_watch {path}: {os.strerror(err)}")
-        return wd
-
-    def read_events(self) -> list[tuple[int, int]]:
-        """(watch descriptor, mask) of every queued event, oldest first."""
-        events: list[tuple[int, int]] = []
-        while True:
-            try:
-                buf = os.read(self.fd, 4096)
-            except BlockingIOError:
-                return events
-            offset = 0
-            while offset < len(buf):
-                wd, mask, _cookie, length = _INOTIFY_EVENT.unpack_from(buf, offset)
-                events.append((wd, mask))
-                offset += _INOTIFY_EVENT.size + length
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 class HubModem:
@@ -502,8 +452,8 @@ class VirtualSerialPorts:
         self._modems: list[HubModem] = []
         self._routes: dict[int, list[_Member]] = {}
         self._wake_r = self._wake_w = -1
-        self._inotify: _Inotify | None = None  # watches pty clients for DTE-aware members
-        self._watched: dict[int, _PtyPort] = {}  # inotify watch descriptor -> port
+        self._inotify: Inotify | None = None  # watches pty clients for DTE-aware members
+        self._watched: dict[int, _PtyPort] = {}  # id(port) -> port, for watched ports
         self._dte: tuple[bool, bool] | None = None  # (present, dtr) last told to members
 
     def __enter__(self) -> list[str]:
@@ -691,13 +641,26 @@ class VirtualSerialPorts:
         """Watch the ptys' clients (inotify opens and closes) and their termios
         (packet mode), for members that follow the DTE."""
         assert self._ptys is not None
+        from linelab.inotify import IN_CLOSE, IN_OPEN, Inotify
+
         if self._inotify is None:
-            self._inotify = _Inotify()
+            try:
+                self._inotify = Inotify()
+            except OSError as exc:
+                raise VirtualSerialPortException(f"inotify_init1: {exc.strerror}") from None
         for port in self._ptys:
-            if port.dead or port in self._watched.values():
+            if port.dead or id(port) in self._watched:
                 continue
             port.watch_lines()
-            self._watched[self._inotify.watch(port.path, _IN_OPEN | _IN_CLOSE)] = port
+            try:
+                self._inotify.watch(
+                    port.path, IN_OPEN | IN_CLOSE, functools.partial(self._on_pty, port)
+                )
+            except OSError as exc:
+                raise VirtualSerialPortException(
+                    f"inotify_add_watch {port.path}: {exc.strerror}"
+                ) from None
+            self._watched[id(port)] = port
 
     def _wake(self) -> None:
         fd = self._wake_w
@@ -738,7 +701,7 @@ class VirtualSerialPorts:
         with selectors.DefaultSelector() as selector:
             selector.register(self._wake_r, selectors.EVENT_READ, None)
             if self._inotify is not None:
-                selector.register(self._inotify.fd, selectors.EVENT_READ, _LINES)
+                selector.register(self._inotify.fileno(), selectors.EVENT_READ, _LINES)
                 self._update_dte()
             while self.running:
                 busy = False
@@ -788,25 +751,28 @@ class VirtualSerialPorts:
 
     def _on_inotify(self) -> None:
         assert self._inotify is not None
-        for wd, mask in self._inotify.read_events():
-            port = self._watched.get(wd)
-            if port is None:
-                continue
-            if mask & (_IN_OPEN | _IN_CLOSE) and port.skip:
+        self._inotify.dispatch()  # calls _on_pty for each port with events
+        self._update_dte()
+
+    def _on_pty(self, port: _PtyPort, events: list[Event]) -> None:
+        from linelab.inotify import IN_CLOSE, IN_OPEN
+
+        for event in events:
+            mask = event.mask
+            if mask & (IN_OPEN | IN_CLOSE) and port.skip:
                 port.skip -= 1
-            elif mask & _IN_OPEN:
+            elif mask & IN_OPEN:
                 port.clients += 1
                 if port.clients == 1:
                     # What was written while nobody had it open is for nobody.
                     port.discard_stale()
                     port.check_termios()
-            elif mask & _IN_CLOSE:
+            elif mask & IN_CLOSE:
                 port.clients = max(0, port.clients - 1)
                 if port.clients == 0:
                     # Flushed now, not at the next open: the next client may read
                     # before the hub sees it open.
                     port.discard_stale()
-        self._update_dte()
 
     def _update_dte(self) -> None:
         """Tell DTE-aware members when a client came or went or changed DTR."""
@@ -839,7 +805,7 @@ class VirtualSerialPorts:
         if room <= 0 or port.dead:
             return
         try:
-            data = os.read(port.master, room + 1 if port.packet else room)
+            data = os.read(port.master, room + 1 if port.dtr is not None else room)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -847,13 +813,11 @@ class VirtualSerialPorts:
                 raise
             port.rearm()
             return
-        if port.packet and data:
-            if data[0] != _TIOCPKT_DATA:
-                if data[0] & _TIOCPKT_IOCTL:
-                    port.check_termios()
-                    self._update_dte()
-                return
-            data = data[1:]
+        if port.dtr is not None and data:
+            data, termios_changed = port.dtr.split(data)
+            if termios_changed:
+                port.check_termios()
+                self._update_dte()
         if data:
             self._broadcast(port, port.path, data)
 
@@ -879,7 +843,7 @@ class VirtualSerialPorts:
         for dst in self._routes[id(src)]:
             if isinstance(dst, _PtyPort):
                 # A watched port without a client gets nothing: it would be stale.
-                if not dst.dead and (dst.clients or not dst.packet):
+                if not dst.dead and (dst.clients or dst.dtr is None):
                     dst.out += data
                     self._flush(dst)
             else:

@@ -9,7 +9,8 @@ How the port behaves
 - The pty is created raw (``cfmakeraw`` on the shared termios).
 - **Clients come and go.** The emulator keeps only the master open. It counts the
   slave's open file descriptions from inotify ``IN_OPEN``/``IN_CLOSE_*`` events on the
-  slave device node (devpts sends them like any filesystem), and backs that count with
+  slave device node (devpts sends them like any filesystem; one inotify instance per
+  event loop serves every pty on it, `linelab.inotify`), and backs that count with
   the kernel's own view: while no slave is open the master polls POLLHUP and reads
   EIO. A first open attaches the modem and raises DTR; the last close drops DTR,
   detaches the modem (its output is discarded, so the next opener never gets a stale
@@ -20,7 +21,8 @@ How the port behaves
   --rfc2217`` serves the same modem over TCP), a program that opens the pty is
   ignored, its input discarded, until that client leaves; then it takes the modem
   over (`HostedModem.release_listeners`), with DTR and rate from its termios.
-- **DTR and baud through termios.** A pty has no modem lines; a client drops DTR the
+- **DTR and baud through termios** (`linelab.dtrwatch.DtrWatcher`, shared with the port
+  hub). A pty has no modem lines; a client drops DTR the
   POSIX way, by setting the output speed to B0. The master runs in packet mode
   (TIOCPKT) with EXTPROC set in the shared termios: Linux then posts TIOCPKT_IOCTL to
   the master on every termios change the client makes, so DTR drops and baud changes
@@ -52,7 +54,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import fcntl
 import logging
@@ -61,74 +62,27 @@ import select
 import signal
 import struct
 import termios
-import tty
 from collections.abc import Callable
 from pathlib import Path
 
 from emulator.engine import Signals
 from emulator.host import HostedModem, ModemHost
+from linelab.dtrwatch import DtrWatcher, make_raw
+from linelab.inotify import IN_CLOSE, IN_IGNORED, IN_OPEN, IN_Q_OVERFLOW, Event, Inotify
 
 log = logging.getLogger(__name__)
 
 # Linux constants the termios module does not export.
-EXTPROC = 0o200000
-TIOCPKT_DATA = 0x00
-TIOCPKT_IOCTL = 0x40
 TIOCVHANGUP = 0x5437
 TIOCGSID = 0x5429
-IN_OPEN = 0x020
-IN_CLOSE_WRITE = 0x008
-IN_CLOSE_NOWRITE = 0x010
-IN_Q_OVERFLOW = 0x4000
-IN_IGNORED = 0x8000
-_INOTIFY_EVENT = struct.Struct("iIII")
 
 READ_CHUNK = 4096  # most bytes taken from the master per read event
 OUTPUT_CHUNK = 4096  # most modem output held here waiting for the master
 TERMIOS_POLL = 0.25  # seconds between termios checks for a cooked-mode client
 
-_SPEEDS: dict[int, int] = {
-    getattr(termios, name): int(name[1:])
-    for name in dir(termios)
-    if name.startswith("B") and name[1:].isdigit()
-}
-
 
 class PtyError(OSError):
     """The pty or its link could not be set up."""
-
-
-class _Inotify:
-    """inotify(7) through libc: one watch, events read without blocking."""
-
-    def __init__(self, path: str, mask: int) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            err = ctypes.get_errno()
-            raise PtyError(err, f"inotify_init1: {os.strerror(err)}")
-        self.fd: int = fd
-        if libc.inotify_add_watch(fd, os.fsencode(path), ctypes.c_uint32(mask)) < 0:
-            err = ctypes.get_errno()
-            os.close(fd)
-            raise PtyError(err, f"inotify_add_watch {path}: {os.strerror(err)}")
-
-    def read_masks(self) -> list[int]:
-        """The masks of every queued event, oldest first."""
-        masks: list[int] = []
-        while True:
-            try:
-                buf = os.read(self.fd, 4096)
-            except BlockingIOError:
-                return masks
-            offset = 0
-            while offset < len(buf):
-                _wd, mask, _cookie, length = _INOTIFY_EVENT.unpack_from(buf, offset)
-                masks.append(mask)
-                offset += _INOTIFY_EVENT.size + length
-
-    def close(self) -> None:
-        os.close(self.fd)
 
 
 class PtyPort:
@@ -172,11 +126,14 @@ class PtyPort:
         self._last_rate: int | None = None
         self._dcd = modem.signals.dcd
 
-        master, slave = os.openpty()
+        try:
+            master, slave = os.openpty()
+        except OSError as exc:
+            raise PtyError(exc.errno, f"openpty: {exc.strerror}") from None
         try:
             self.path = os.ttyname(slave)
-            _make_raw(master)
-            fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
+            make_raw(master)
+            self._dtr = DtrWatcher(master)
             os.set_blocking(master, False)
         except BaseException:
             os.close(master)
@@ -186,17 +143,25 @@ class PtyPort:
         os.close(slave)
         self._master = master
         try:
-            self._inotify = _Inotify(self.path, IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)
-        except BaseException:
+            # One inotify instance per loop serves every pty on it (linelab.inotify):
+            # the kernel allows few instances per user but many watches.
+            self._watch = Inotify.for_loop(self.loop).watch(
+                self.path, IN_OPEN | IN_CLOSE, self._on_inotify
+            )
+        except OSError as exc:
             os.close(master)
-            raise
+            raise PtyError(exc.errno, f"inotify on {self.path}: {exc.strerror}") from None
         # An epoll set with the master registered for nothing still reports EPOLLHUP:
         # readable exactly while no slave is open, independent of data reading.
-        self._hup = select.epoll()
-        self._hup.register(master, 0)
+        try:
+            self._hup = select.epoll()
+            self._hup.register(master, 0)
+        except OSError as exc:
+            self._watch.cancel()
+            os.close(master)
+            raise PtyError(exc.errno, f"epoll for {self.path}: {exc.strerror}") from None
         modem.detach()  # no client yet: DTR off, output discarded
         modem.release_listeners.append(self._on_modem_released)
-        self.loop.add_reader(self._inotify.fd, self._on_inotify)
         if self.link is not None:
             self._make_link(self.link)
         log.info("%s: pty %s%s", modem.name, self.path, f" at {self.link}" if self.link else "")
@@ -224,8 +189,7 @@ class PtyPort:
             return
         self.closed = True
         self._stop_client_io()
-        self.loop.remove_reader(self._inotify.fd)
-        self._inotify.close()
+        self._watch.cancel()
         self._hup.close()
         with contextlib.suppress(ValueError):
             self.modem.release_listeners.remove(self._on_modem_released)
@@ -239,14 +203,14 @@ class PtyPort:
 
     # -- clients arriving and leaving --------------------------------------------------
 
-    def _on_inotify(self) -> None:
-        masks = self._inotify.read_masks()
+    def _on_inotify(self, events: list[Event]) -> None:
+        masks = [event.mask for event in events]
         for i, mask in enumerate(masks):
             if mask & IN_Q_OVERFLOW:
                 self.opens = 0 if self._master_hung_up() else max(self.opens, 1)
             elif mask & IN_OPEN:
                 self.opens += 1
-            elif mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE):
+            elif mask & IN_CLOSE:
                 self.opens = max(0, self.opens - 1)
                 if not self.client_open or self.opens > 0:
                     continue
@@ -338,29 +302,21 @@ class PtyPort:
     def _check_termios(self) -> None:
         if not self.client_open:
             return
-        try:
-            attrs = termios.tcgetattr(self._master)
-        except termios.error:
+        state = self._dtr.check()
+        if state is None:
             return
-        cflag, lflag, ospeed = attrs[2], attrs[3], attrs[5]
-        self._clocal = bool(cflag & termios.CLOCAL)
-        raw = not lflag & (termios.ICANON | termios.ECHO)
-        if raw != bool(lflag & EXTPROC):
-            attrs[3] = lflag | EXTPROC if raw else lflag & ~EXTPROC
-            with contextlib.suppress(termios.error):
-                termios.tcsetattr(self._master, termios.TCSANOW, attrs)
-        self._event_driven = raw
+        self._clocal = state.clocal
+        self._event_driven = state.raw
         if self.modem.port is not self:
             self._stop_termios_poll()
             return  # busy: this client's DTR and rate mean nothing to the modem
-        if raw:
+        if state.raw:
             self._stop_termios_poll()
         elif self._poll_handle is None:
             self._poll_handle = self.loop.call_later(TERMIOS_POLL, self._termios_poll)
-        dtr = ospeed != termios.B0
-        self.modem.set_dtr(dtr)
-        rate = _SPEEDS.get(ospeed)
-        if dtr and rate is not None and rate != self._last_rate:
+        self.modem.set_dtr(state.dtr)
+        rate = state.rate
+        if state.dtr and rate is not None and rate != self._last_rate:
             self._last_rate = rate
             self.modem.set_dte_rate(rate)
 
@@ -411,12 +367,12 @@ class PtyPort:
             raise
         if not packet:
             return False
-        status = packet[0]
         if self.busy:
             return True  # discarded: the modem is another client's
-        if status == TIOCPKT_DATA:
-            self.modem.feed(packet[1:])
-        elif status & TIOCPKT_IOCTL:
+        data, termios_changed = DtrWatcher.split(packet)
+        if data:
+            self.modem.feed(data)
+        elif termios_changed:
             self._check_termios()
         return True
 
@@ -485,7 +441,7 @@ class PtyPort:
             fcntl.ioctl(fd, TIOCVHANGUP)
             # A hang-up resets a pty slave's termios to the driver's cooked defaults
             # (TTY_DRIVER_RESET_TERMIOS): the next session must find the port raw again.
-            _make_raw(self._master)
+            make_raw(self._master)
             log.info("%s: carrier lost, hung up %s", self.modem.name, self.path)
         except OSError as exc:
             log.info("%s: vhangup refused (%s); sending SIGHUP instead", self.modem.name, exc)
@@ -510,14 +466,6 @@ class PtyPort:
                         os.kill(pid, sig)
                     else:
                         os.killpg(pid, sig)
-
-
-def _make_raw(master: int) -> None:
-    """cfmakeraw on the shared termios, plus EXTPROC (see the module docstring)."""
-    tty.setraw(master)
-    attrs = termios.tcgetattr(master)
-    attrs[3] |= EXTPROC
-    termios.tcsetattr(master, termios.TCSANOW, attrs)
 
 
 def is_pty_path(path: str | os.PathLike[str]) -> bool:

@@ -862,16 +862,13 @@ class ModemProvider(Provider):
         if self._closed or self._loop is None:
             return
         try:
-            self._watcher = PathWatcher(paths)
+            self._watcher = PathWatcher(paths, self._loop, self._on_watch)
         except OSError as exc:
             log.warning("cannot watch the modem ports for hot-plug: %s", exc)
             return
-        self._loop.add_reader(self._watcher.fd, self._on_watch)
         self._rescan()  # paths that changed before the watch began
 
-    def _on_watch(self) -> None:
-        if self._watcher is not None:
-            self._watcher.changes()
+    def _on_watch(self, changes: list[tuple[str, bool]]) -> None:
         self._rescan()
 
     def _rescan(self) -> None:
@@ -909,8 +906,7 @@ class ModemProvider(Provider):
 
     def _stop_watch(self) -> None:
         watcher, self._watcher = self._watcher, None
-        if watcher is not None and self._loop is not None:
-            self._loop.remove_reader(watcher.fd)
+        if watcher is not None:
             watcher.close()
 
 

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import fcntl
+import functools
 import logging
 import os
 import struct
@@ -45,6 +45,19 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import serial
+
+from linelab.inotify import (
+    IN_CREATE,
+    IN_DELETE,
+    IN_DELETE_SELF,
+    IN_MOVE_SELF,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
+    IN_Q_OVERFLOW,
+    Event,
+    Inotify,
+    Watch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +70,6 @@ WRITE_LOW = 16 * 1024
 # no writable descriptor to wait on).
 WRITE_RETRY = 0.01
 
-_IN_CREATE = 0x100
-_IN_MOVED_TO = 0x080
-_IN_DELETE = 0x200
-_IN_MOVED_FROM = 0x040
-_IN_DELETE_SELF = 0x400
-_IN_MOVE_SELF = 0x800
-_INOTIFY_EVENT = struct.Struct("iIII")
 _TIOCMGET = getattr(termios, "TIOCMGET", 0x5415)
 
 DataCallback = Callable[[bytes], None]
@@ -209,12 +215,13 @@ class FdPortDriver(_ReaderDriver):
         self._saved_speed: int | None = None
         self._reading = False
         self._writing = False
-        self._watch = PathWatcher([path]) if path is not None else None
+        self._path = path
+        self._watch: PathWatcher | None = None
 
     def start(self) -> None:
         self._set_reading(True)
-        if self._watch is not None:
-            self.loop.add_reader(self._watch.fd, self._on_watch)
+        if self._path is not None and self._watch is None:
+            self._watch = PathWatcher([self._path], self.loop, self._on_watch)
 
     def _on_readable(self) -> None:
         try:
@@ -231,9 +238,8 @@ class FdPortDriver(_ReaderDriver):
             return
         self._on_data(data)
 
-    def _on_watch(self) -> None:
-        assert self._watch is not None
-        for path, appeared in self._watch.changes():
+    def _on_watch(self, changes: list[tuple[str, bool]]) -> None:
+        for path, appeared in changes:
             if not appeared:
                 self._gone(f"{path} was removed")
                 return
@@ -283,8 +289,8 @@ class FdPortDriver(_ReaderDriver):
             self.loop.remove_writer(self.fd)
             self._writing = False
         if self._watch is not None:
-            self.loop.remove_reader(self._watch.fd)
             self._watch.close()
+            self._watch = None
 
 
 class PollablePortDriver(_ReaderDriver):
@@ -455,55 +461,61 @@ class PathWatcher:
 
     Only the names matter: a path counts as gone when its directory entry is deleted or
     moved away (a pty's symlink removed, a USB adapter's node taken away by udev), and
-    as appeared when one is created or moved in (``os.replace`` of a symlink). Wait for
-    `fd` to be readable, then call `changes()`."""
+    as appeared when one is created or moved in (``os.replace`` of a symlink).
+    `on_change` gets ``[(path, appeared), ...]`` on `loop`'s thread. The watches share
+    the loop's one inotify instance (`linelab.inotify`), so a stack with many lines
+    uses one. Create and `close()` it on the loop's thread."""
 
-    def __init__(self, paths: list[str]) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            raise PortOpenError(ctypes.get_errno(), "inotify_init1 failed")
-        self.fd: int = fd
-        self._names: dict[tuple[int, str], str] = {}  # (watch descriptor, name) -> path
-        self._dirs: dict[int, list[str]] = {}  # watch descriptor -> paths in that directory
-        mask = _IN_CREATE | _IN_MOVED_TO | _IN_DELETE | _IN_MOVED_FROM | _IN_DELETE_SELF
-        mask |= _IN_MOVE_SELF
+    def __init__(
+        self,
+        paths: list[str],
+        loop: asyncio.AbstractEventLoop,
+        on_change: Callable[[list[tuple[str, bool]]], None],
+    ) -> None:
+        self._on_change = on_change
+        self._watches: list[Watch] = []
+        mask = IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF
+        mask |= IN_MOVE_SELF
+        by_dir: dict[str, dict[str, str]] = {}  # directory -> {name: path}
         for path in paths:
             directory, name = os.path.split(os.path.abspath(path))
-            wd = libc.inotify_add_watch(fd, os.fsencode(directory), ctypes.c_uint32(mask))
-            if wd < 0:
-                err = ctypes.get_errno()
-                self.close()
-                raise PortOpenError(err, f"cannot watch {directory}: {os.strerror(err)}")
-            self._names[(wd, name)] = path
-            self._dirs.setdefault(wd, []).append(path)
+            by_dir.setdefault(directory, {})[name] = path
+        inotify = Inotify.for_loop(loop)
+        try:
+            for directory, names in by_dir.items():
+                try:
+                    watch = inotify.watch(
+                        directory, mask, functools.partial(self._on_events, names)
+                    )
+                except OSError as exc:
+                    raise PortOpenError(
+                        exc.errno or errno.EIO, f"cannot watch {directory}: {exc.strerror}"
+                    ) from None
+                self._watches.append(watch)
+        except BaseException:
+            self.close()
+            raise
 
-    def changes(self) -> list[tuple[str, bool]]:
-        """(path, appeared) for every watched path touched since the last call."""
+    def _on_events(self, names: dict[str, str], events: list[Event]) -> None:
         out: list[tuple[str, bool]] = []
-        while True:
-            try:
-                buf = os.read(self.fd, 4096)
-            except (BlockingIOError, OSError):
-                return out
-            offset = 0
-            while offset < len(buf):
-                wd, mask, _cookie, length = _INOTIFY_EVENT.unpack_from(buf, offset)
-                start = offset + _INOTIFY_EVENT.size
-                name = buf[start : start + length].rstrip(b"\0").decode(errors="replace")
-                offset = start + length
-                if mask & (_IN_DELETE_SELF | _IN_MOVE_SELF):
-                    out += [(path, False) for path in self._dirs.get(wd, [])]
-                    continue
-                path = self._names.get((wd, name))
-                if path is not None:
-                    out.append((path, bool(mask & (_IN_CREATE | _IN_MOVED_TO))))
+        for event in events:
+            if event.mask & (IN_DELETE_SELF | IN_MOVE_SELF):
+                out += [(path, False) for path in names.values()]  # the directory went
+                continue
+            if event.mask & IN_Q_OVERFLOW:
+                # Events were lost: report each path as it is now.
+                out += [(path, os.path.lexists(path)) for path in names.values()]
+                continue
+            path = names.get(event.name)
+            if path is not None:
+                out.append((path, bool(event.mask & (IN_CREATE | IN_MOVED_TO))))
+        if out:
+            self._on_change(out)
 
     def close(self) -> None:
-        if self.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = -1
+        for watch in self._watches:
+            watch.cancel()
+        self._watches.clear()
 
 
 __all__ = [

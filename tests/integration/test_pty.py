@@ -23,7 +23,8 @@ import pytest
 
 from emulator.engine import ModemEngine, Signals
 from emulator.host import HostedModem, ModemHost
-from emulator.pty import EXTPROC, OUTPUT_CHUNK, PtyPort
+from emulator.pty import OUTPUT_CHUNK, PtyPort
+from linelab.dtrwatch import EXTPROC
 
 DEADLINE = 20.0
 TIME_SCALE = 10.0
