@@ -37,6 +37,7 @@ from emulator.pty import PtyPort, is_pty_path
 from emulator.tcp import TcpListener, TcpTrunk, parse_address
 from emulator.trace import TraceSink
 from linelab.errors import LinelabError
+from linelab.limits import limit_error, links_that_fit, raise_open_files_limit, too_many
 
 log = logging.getLogger("linelab.modem")
 
@@ -376,11 +377,23 @@ async def serve(plan: Plan, stop: asyncio.Event) -> None:
             host.exchange.set_far(number, behaviour)
         for number, address in plan.tcp:
             trunks.append(TcpTrunk(host, number, address))
+        # Name the limit before opening anything when the links cannot all fit
+        # (linelab.limits; one inotify instance serves every link).
+        refusal = too_many(len(plan.links), links_that_fit())
+        if refusal is not None:
+            raise ModemCommandError(refusal)
         for item in plan.links:
             modem = host.add_modem(item.name, item.number, plan.profile)
             if item.replace:
                 log.warning("%s", item.replace)
-            port = PtyPort(modem, item.link, hangup_on_carrier_loss=plan.hangup_on_carrier_loss)
+            try:
+                port = PtyPort(
+                    modem, item.link, hangup_on_carrier_loss=plan.hangup_on_carrier_loss
+                )
+            except OSError as exc:
+                raise ModemCommandError(
+                    limit_error(exc, made=len(ports), wanted=len(plan.links), what=item.link)
+                ) from None
             ports.append((item, port))
         control = await start_control_server(_ControlAdapter(host, ports), plan.control)
         # Every port is bound before the first READY line: a port in use is an error
@@ -456,6 +469,7 @@ def new_loop(name: str) -> asyncio.AbstractEventLoop:
 
 def run(args: argparse.Namespace) -> int:
     plan = make_plan(args)
+    raise_open_files_limit()  # soft to hard: each link costs descriptors
     loop = new_loop(args.loop)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
