@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from pathlib import Path
 
@@ -19,6 +20,10 @@ def inotify_fds() -> int:
         with contextlib.suppress(OSError):  # the listing's own descriptor, gone now
             count += "inotify" in os.readlink(f"/proc/self/fd/{fd}")
     return count
+
+
+def record(seen: list[str], name: str, events: list[Event]) -> None:
+    seen.append(name)
 
 
 def test_each_subscriber_gets_only_its_watch_and_mask(tmp_path: Path) -> None:
@@ -74,7 +79,7 @@ def test_a_loop_shares_one_instance_and_closes_it_after_the_last_watch(
         before = inotify_fds()
         seen: list[str] = []
         watches = [
-            Inotify.for_loop(loop).watch(f, IN_OPEN, lambda ev, n=f.name: seen.append(n))
+            Inotify.for_loop(loop).watch(f, IN_OPEN, functools.partial(record, seen, f.name))
             for f in files
         ]
         assert inotify_fds() == before + 1

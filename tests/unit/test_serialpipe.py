@@ -6,6 +6,7 @@ time-outs below pass in virtual seconds and the tests take no real time to wait.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 
@@ -80,7 +81,7 @@ def test_flush_returns_when_the_pipe_ends_or_closes(vt: VirtualTime) -> None:
     for stop in ("end", "close"):
         pipe = SerialPipe(vt)
         pipe.write(b"x" * 10, None)
-        thread, out = in_thread(vt, lambda p=pipe: p.flush(None))
+        thread, out = in_thread(vt, functools.partial(pipe.flush, None))
         vt.sleep(1.0)
         assert thread.is_alive()
         if stop == "end":
