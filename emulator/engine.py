@@ -19,8 +19,10 @@ listener callback. Time is read only from the injected clock, so the same engine
 minutes of ringing in microseconds under `ManualClock`.
 
 Which *state* the modem is in (command, dialing, ringing, answering, online,
-online_command, carrier_lost) is declared as a table in `emulator.states`; this module
-only fires triggers. Per-byte work is plain code, chosen by the current state:
+online_command, carrier_lost) is declared as a table in `emulator.states` (states are
+`ModemState` members); this module only fires triggers. Each timer (`TimerName`) runs
+the action `_timer_actions` names for it. Per-byte work is plain code, chosen by the
+current state:
 
 - In command-like states (command, ringing, online_command) each byte goes through
   `LineAssembler` (finds "AT", handles S5 editing and "A/"); a finished line is split
@@ -89,6 +91,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from emulator import callerid
 from emulator.commandline import (
@@ -132,14 +135,27 @@ from emulator.registers import (
     Registers,
 )
 from emulator.results import frame_info, frame_result, gate
-from emulator.states import ModemStates
+from emulator.states import (
+    ANSWERING,
+    CARRIER_LOST,
+    COMMAND,
+    DIALING,
+    ONLINE,
+    ONLINE_COMMAND,
+    RINGING,
+    ModemState,
+    ModemStates,
+)
 from emulator.trace import TraceKind, TraceRecord, TraceSink
 from linelab.clock import Clock, wall_time
 
 # States in which DTE bytes are AT command lines.
-_COMMAND_STATES = frozenset({"command", "ringing", "online_command"})
+# The engine's timers, by what they wait for (their actions: ModemEngine._timer_actions).
+TimerName = Literal["dial", "carrier", "ring", "autoanswer", "cid", "escape", "loss", "s1", "dtr"]
+
+_COMMAND_STATES = frozenset({COMMAND, RINGING, ONLINE_COMMAND})
 # States in which a call (or call attempt) holds the line.
-_CALL_STATES = frozenset({"dialing", "answering", "online", "online_command", "carrier_lost"})
+_CALL_STATES = frozenset({DIALING, ANSWERING, ONLINE, ONLINE_COMMAND, CARRIER_LOST})
 # Bound of the DTE output buffer (bytes). The emulator moves data as fast as the
 # drivers do (there is no line-rate pacing), so the bound is sized for chunked
 # transports: 64 KiB lets a pty or vmodem:// driver move big chunks per wake-up
@@ -234,7 +250,19 @@ class ModemEngine:
         self._rx_hold = bytearray()  # peer data that arrived in online-command state
         self._xoff = False  # the DTE sent XOFF (software flow control, data mode)
         self._carrier_ignored = False  # the call is gone but S10=255 keeps us online
-        self._timers: dict[str, float] = {}
+        self._timers: dict[TimerName, float] = {}
+        # What each timer does when it runs (every name in TimerName has one).
+        self._timer_actions: dict[TimerName, Callable[[], None]] = {
+            "dial": self._dial_step,
+            "carrier": self._carrier_timer,
+            "ring": self._ring_tick,
+            "autoanswer": self._auto_answer,
+            "cid": self._caller_id_received,
+            "escape": self._escape_timer,
+            "loss": self._loss_timer,
+            "s1": self._s1_timer,
+            "dtr": self._dtr_timer,
+        }
         self._listener: Callable[[], None] | None = None
         self._snapshot: tuple[int, Signals, float | None, bool] | None = None
         # call progress
@@ -257,18 +285,18 @@ class ModemEngine:
     # -- public outputs ------------------------------------------------------------------
 
     @property
-    def state(self) -> str:
+    def state(self) -> ModemState:
         """The current state name (see emulator.states)."""
         return self._states.state
 
     @property
     def signals(self) -> Signals:
         """DCD per &C, RI per ring burst, DSR per &S, CTS per &K."""
-        carrier = self.state in ("online", "online_command")
+        carrier = self.state in (ONLINE, ONLINE_COMMAND)
         dcd = True if self.regs.setting("&C") == 0 else carrier
         dsr = True if self.regs.setting("&S") == 0 else carrier
         cts = True
-        if self.regs.setting("&K") in _HARDWARE_FLOW and self.state == "online":
+        if self.regs.setting("&K") in _HARDWARE_FLOW and self.state == ONLINE:
             cts = self._data_room() > self._plus_held
         return Signals(dcd=dcd, ri=self._ring_on, dsr=dsr, cts=cts)
 
@@ -296,7 +324,7 @@ class ModemEngine:
         if flow in _HARDWARE_FLOW and not self.rts:
             return True
         # XOFF holds data-mode output only, so results of an escape still get through.
-        return self._xoff and self.state == "online"
+        return self._xoff and self.state == ONLINE
 
     def dte_pending(self) -> int:
         """Bytes queued for the DTE."""
@@ -308,17 +336,17 @@ class ModemEngine:
 
     def dte_room(self) -> int:
         """How many bytes the driver may feed with `receive_dte` now."""
-        if self.state == "online":
+        if self.state == ONLINE:
             # Held pluses may still go to the far end: they count against its room.
             return max(0, self._data_room() - self._plus_held)
-        if self.state == "carrier_lost":
+        if self.state == CARRIER_LOST:
             return _DISCARD_ROOM
         return max(0, OUTPUT_LIMIT - len(self._out))
 
     def rx_room(self) -> int:
         """LinePeer: free space for far-end data (0 outside data mode: the exchange
         holds it, so nothing is lost while escaped)."""
-        if self.state != "online":
+        if self.state != ONLINE:
             return 0
         return max(0, OUTPUT_LIMIT - len(self._out))
 
@@ -339,18 +367,18 @@ class ModemEngine:
         pos, end = 0, len(data)
         while pos < end:
             state = self.state
-            if state == "online":
+            if state == ONLINE:
                 # Nothing a data byte does can leave the online state (the escape
                 # only completes on the guard timer), so the rest is one chunk.
                 self._data_chunk(data[pos:] if pos else data)
                 break
-            if state == "carrier_lost":
+            if state == CARRIER_LOST:
                 break  # the line is dead; bytes go nowhere
             byte = data[pos]
             pos += 1
             if state in _COMMAND_STATES:
                 self._command_byte(byte)
-            elif state in ("dialing", "answering"):
+            elif state in (DIALING, ANSWERING):
                 if byte == 0x0A and self._lf_grace:
                     # 2026-11: DTEs that end lines with CR LF (chat scripts, some TAPI
                     # providers) would otherwise abort their own dial with the LF.
@@ -393,19 +421,19 @@ class ModemEngine:
             if when > now:
                 break
             del self._timers[name]
-            self._fire(name)
+            self._timer_actions[name]()
         self._changed()
 
     def line_event(self, event: LineEvent) -> None:
         """An event from the exchange."""
         state = self.state
         if isinstance(event, Data):
-            if state == "online":
+            if state == ONLINE:
                 self._emit(event.data)
-            elif state == "online_command":
+            elif state == ONLINE_COMMAND:
                 self._rx_hold += event.data
         elif isinstance(event, IncomingCall):
-            if state == "command" and not self._voice_offhook:
+            if state == COMMAND and not self._voice_offhook:
                 self._caller = event.caller
                 self._caller_when = event.when if event.when is not None else wall_time(self.clock)
                 self._states.fire("incoming")
@@ -414,15 +442,15 @@ class ModemEngine:
                 self._ring_step = 0
                 self._ring_burst()
         elif isinstance(event, CallerGone):
-            if state == "ringing":
+            if state == RINGING:
                 self._stop_ringing()
                 self._states.fire("caller_gone")
                 # S1 keeps the count for a while, then clears (~8 s on most modems).
                 self._timers["s1"] = self.clock.now() + S1_CLEAR_DELAY
-            elif state == "answering":
+            elif state == ANSWERING:
                 self._call_failed("NO CARRIER")
         elif isinstance(event, Connected):
-            if state in ("dialing", "answering"):
+            if state in (DIALING, ANSWERING):
                 self._timers.pop("carrier", None)
                 self._timers.pop("dial", None)
                 self.rate = event.rate
@@ -430,24 +458,24 @@ class ModemEngine:
                 self._go_online()
                 self._result(f"CONNECT {event.rate}")
         elif isinstance(event, Busy):
-            if state == "dialing":
+            if state == DIALING:
                 self._call_failed("BUSY")
         elif isinstance(event, Ringback):
             self._ringback_seen = True
         elif isinstance(event, Unobtainable):
             # Reorder is heard as busy (BUSY, or NO CARRIER below X3); after silence
             # nobody will answer: S7 runs out and we say NO CARRIER.
-            if event.tone == "reorder" and state == "dialing":
+            if event.tone == "reorder" and state == DIALING:
                 self._call_failed("BUSY")
         elif isinstance(event, RemoteHangup | CarrierLost):
             self._voice_offhook = False
-            if state in ("online", "online_command") and self.regs[S_LOSS_DELAY] == 255:
+            if state in (ONLINE, ONLINE_COMMAND) and self.regs[S_LOSS_DELAY] == 255:
                 self._ignore_carrier_loss()
-            elif state in ("online", "online_command"):
+            elif state in (ONLINE, ONLINE_COMMAND):
                 self._states.fire("carrier_loss")
                 self._end_escape()
                 self._timers["loss"] = self.clock.now() + self.regs[S_LOSS_DELAY] * 0.1
-            elif state in ("dialing", "answering"):
+            elif state in (DIALING, ANSWERING):
                 self._call_failed("NO CARRIER")
         self._changed()
 
@@ -578,13 +606,13 @@ class ModemEngine:
     # basic commands ------------------------------------------------------------------
 
     def _cmd_a(self, cmd: Command) -> _Outcome:
-        if self.state != "ringing":
-            return "NO CARRIER" if self.state == "command" else "ERROR"
+        if self.state != RINGING:
+            return "NO CARRIER" if self.state == COMMAND else "ERROR"
         self._answer()
         return _DEFER
 
     def _cmd_d(self, cmd: Command) -> _Outcome:
-        if self.state != "command":
+        if self.state != COMMAND:
             return "ERROR"
         dial = parse_dial(
             cmd.arg,
@@ -621,7 +649,7 @@ class ModemEngine:
             return "ERROR"
         if value == 0:
             self._hang_up()
-        elif self.state == "command" and not self._voice_offhook:
+        elif self.state == COMMAND and not self._voice_offhook:
             self._go_off_hook()
         return None
 
@@ -636,7 +664,7 @@ class ModemEngine:
     def _cmd_o(self, cmd: Command) -> _Outcome:
         if self._number(cmd, 0, 1) is None:
             return "ERROR"
-        if self.state != "online_command":
+        if self.state != ONLINE_COMMAND:
             return "NO CARRIER"
         self._states.fire("resume")
         self._go_online()
@@ -761,36 +789,33 @@ class ModemEngine:
 
     # -- dialing and answering ------------------------------------------------------------
 
-    def _fire(self, name: str) -> None:
-        if name == "dial":
-            self._dial_step()
-        elif name == "carrier":
-            if self.state == "dialing":
-                quiet = self._dial_quiet and self._ringback_seen
-                self._call_failed("NO ANSWER" if quiet else "NO CARRIER")
-            elif self.state == "answering":
-                self._call_failed("NO CARRIER")
-        elif name == "ring":
-            self._ring_tick()
-        elif name == "autoanswer":
-            self._auto_answer()
-        elif name == "cid":
-            self._caller_id_received()
-        elif name == "escape":
-            self._escape_timer()
-        elif name == "loss":
-            if self.state == "carrier_lost":
-                self._release_line()
-                self._states.fire("no_carrier")
-                self._result("NO CARRIER", unsolicited=True)
-        elif name == "s1":
-            if self.state == "command":
-                self.regs.force(S_RING_COUNT, 0)
-        elif name == "dtr" and not self.dtr:
+    def _carrier_timer(self) -> None:
+        """S7 ran out without carrier."""
+        if self.state == DIALING:
+            quiet = self._dial_quiet and self._ringback_seen
+            self._call_failed("NO ANSWER" if quiet else "NO CARRIER")
+        elif self.state == ANSWERING:
+            self._call_failed("NO CARRIER")
+
+    def _loss_timer(self) -> None:
+        """S10 after carrier loss: NO CARRIER."""
+        if self.state == CARRIER_LOST:
+            self._release_line()
+            self._states.fire("no_carrier")
+            self._result("NO CARRIER", unsolicited=True)
+
+    def _s1_timer(self) -> None:
+        """The ringing stopped a while ago: S1 counts from zero again."""
+        if self.state == COMMAND:
+            self.regs.force(S_RING_COUNT, 0)
+
+    def _dtr_timer(self) -> None:
+        """DTR stayed off for S25: act on it per &D."""
+        if not self.dtr:
             self._dtr_dropped()
 
     def _dial_step(self) -> None:
-        if self.state != "dialing":
+        if self.state != DIALING:
             return
         if self._dial_phase == "nodialtone":
             self._call_failed("NO DIALTONE")
@@ -887,11 +912,11 @@ class ModemEngine:
         return not self.dtr and self.regs.setting("&D") == 2
 
     def _auto_answer(self) -> None:
-        if self.state == "ringing" and not self._dtr_refuses_calls():
+        if self.state == RINGING and not self._dtr_refuses_calls():
             self._answer()
 
     def _ring_tick(self) -> None:
-        if self.state != "ringing":
+        if self.state != RINGING:
             return
         self._ring_step += 1
         self._ring_burst()
@@ -907,7 +932,7 @@ class ModemEngine:
 
     def _caller_id_received(self) -> None:
         """The caller ID message has arrived (between the first and second RING)."""
-        if self.state != "ringing" or self._caller is None:
+        if self.state != RINGING or self._caller is None:
             return
         when = self._when()
         self.last_caller = (self._caller, when)
@@ -1013,7 +1038,7 @@ class ModemEngine:
             self._send(out[0])
 
     def _escape_timer(self) -> None:
-        if self.state != "online":
+        if self.state != ONLINE:
             self._plus_held = 0
             return
         if self._plus_held == 3:
@@ -1034,7 +1059,7 @@ class ModemEngine:
 
     def _dtr_dropped(self) -> None:
         mode = self.regs.setting("&D")
-        if mode == 1 and self.state == "online":
+        if mode == 1 and self.state == ONLINE:
             self._flush_pluses()
             self._states.fire("escape")
             self._result("OK")

@@ -11,54 +11,67 @@ plain code in the engine that looks at `state`; only state *changes* go through 
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from transitions import Machine
 
-# command:        on hook (or off hook after `ATD…;`), the DTE types AT commands
-# dialing:        ATD: waiting for dial tone, dialling, then waiting S7 for carrier
-# ringing:        an incoming call rings this line (RING on the profile's cadence)
-# answering:      ATA or S0: off hook, waiting S7 for carrier
-# online:         carrier up, bytes from the DTE go to the far end (data mode)
-# online_command: carrier up, escaped with +++ (or DTR under &D1); ATO goes back
-# carrier_lost:   the far end hung up or carrier dropped; NO CARRIER after S10
-STATES: tuple[str, ...] = (
-    "command",
-    "dialing",
-    "ringing",
-    "answering",
-    "online",
-    "online_command",
-    "carrier_lost",
-)
+
+class ModemState(StrEnum):
+    """The modem's states. A member equals its string value ("online"), so callers
+    may compare with either, but code in emulator/ uses the members so that mypy and
+    grep see every use, and a misspelt state is an AttributeError, not a silent False."""
+
+    COMMAND = "command"  # on hook (or off hook after `ATD…;`), the DTE types AT commands
+    DIALING = "dialing"  # ATD: waiting for dial tone, dialling, then waiting S7 for carrier
+    RINGING = "ringing"  # an incoming call rings this line (RING on the profile's cadence)
+    ANSWERING = "answering"  # ATA or S0: off hook, waiting S7 for carrier
+    ONLINE = "online"  # carrier up, bytes from the DTE go to the far end (data mode)
+    ONLINE_COMMAND = "online_command"  # carrier up, escaped with +++ (or DTR, &D1)
+    CARRIER_LOST = "carrier_lost"  # the far end hung up or carrier dropped; NO CARRIER after S10
+
+
+COMMAND, DIALING, RINGING, ANSWERING, ONLINE, ONLINE_COMMAND, CARRIER_LOST = ModemState
+STATES: tuple[ModemState, ...] = tuple(ModemState)
+
+Trigger = Literal[
+    "dial",
+    "incoming",
+    "caller_gone",
+    "answer",
+    "connect",
+    "call_failed",
+    "voice",
+    "escape",
+    "resume",
+    "carrier_loss",
+    "no_carrier",
+    "hangup",
+]
 
 # trigger, source(s), destination
-TRANSITIONS: tuple[tuple[str, str | list[str], str], ...] = (
-    ("dial", "command", "dialing"),
-    ("incoming", "command", "ringing"),
-    ("caller_gone", "ringing", "command"),
-    ("answer", "ringing", "answering"),
-    ("connect", ["dialing", "answering"], "online"),
-    ("call_failed", ["dialing", "answering"], "command"),
-    ("voice", "dialing", "command"),
-    ("escape", "online", "online_command"),
-    ("resume", "online_command", "online"),
-    ("carrier_loss", ["online", "online_command"], "carrier_lost"),
-    ("no_carrier", "carrier_lost", "command"),
-    (
-        "hangup",
-        ["dialing", "answering", "online", "online_command", "carrier_lost"],
-        "command",
-    ),
+TRANSITIONS: tuple[tuple[Trigger, ModemState | list[ModemState], ModemState], ...] = (
+    ("dial", COMMAND, DIALING),
+    ("incoming", COMMAND, RINGING),
+    ("caller_gone", RINGING, COMMAND),
+    ("answer", RINGING, ANSWERING),
+    ("connect", [DIALING, ANSWERING], ONLINE),
+    ("call_failed", [DIALING, ANSWERING], COMMAND),
+    ("voice", DIALING, COMMAND),
+    ("escape", ONLINE, ONLINE_COMMAND),
+    ("resume", ONLINE_COMMAND, ONLINE),
+    ("carrier_loss", [ONLINE, ONLINE_COMMAND], CARRIER_LOST),
+    ("no_carrier", CARRIER_LOST, COMMAND),
+    ("hangup", [DIALING, ANSWERING, ONLINE, ONLINE_COMMAND, CARRIER_LOST], COMMAND),
 )
 
 
 class ModemStates:
     """The state of one modem, driven by the `TRANSITIONS` table."""
 
-    state: str
+    state: ModemState
 
-    def __init__(self, initial: str = "command") -> None:
+    def __init__(self, initial: ModemState = COMMAND) -> None:
         self._machine = Machine(
             model=self,
             states=list(STATES),
@@ -70,14 +83,14 @@ class ModemStates:
             send_event=False,
         )
 
-    def fire(self, trigger: str) -> None:
+    def fire(self, trigger: Trigger) -> None:
         """Run one trigger; an invalid one is a bug (transitions raises MachineError)."""
         self._machine.events[trigger].trigger(self)
 
-    def can(self, trigger: str) -> bool:
+    def can(self, trigger: Trigger) -> bool:
         """True if `trigger` is valid in the current state."""
         event: Any = self._machine.events[trigger]
-        return self.state in event.transitions
+        return self.state.name in event.transitions
 
 
 def mermaid() -> str:

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from transitions import MachineError
 
-from emulator.states import STATES, TRANSITIONS, ModemStates, diagram_document, mermaid
+from emulator.engine import ModemEngine, TimerName
+from emulator.profile import load_profile
+from emulator.states import (
+    STATES,
+    TRANSITIONS,
+    ModemState,
+    ModemStates,
+    diagram_document,
+    mermaid,
+)
+from linelab.clock import ManualClock
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "modem-states.md"
 
@@ -40,3 +51,15 @@ def test_invalid_trigger_is_a_bug_not_silently_ignored() -> None:
         states.fire("resume")
     states.fire("dial")
     assert states.state == "dialing"
+
+
+def test_every_engine_timer_has_an_action() -> None:
+    engine = ModemEngine(load_profile("generic"), ManualClock())
+    assert set(engine._timer_actions) == set(get_args(TimerName))
+
+
+def test_states_are_members_that_equal_their_names() -> None:
+    assert [str(s) for s in STATES] == [s.value for s in ModemState]
+    assert ModemState("online") is ModemState.ONLINE
+    engine = ModemEngine(load_profile("generic"), ManualClock())
+    assert engine.state is ModemState.COMMAND
