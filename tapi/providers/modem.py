@@ -44,7 +44,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from linelab.clock import LoopClock
 from linelab.vtime import RealTime, TimeSource
@@ -452,8 +452,39 @@ class ModemLine(LineDevice):
             self._service()
 
     def _handle(self, event: at.Event) -> None:
-        handler = getattr(self, f"_on_{type(event).__name__}")
-        handler(event)
+        match event:
+            case at.InitDone():
+                self._on_InitDone(event)
+            case at.InitFailed():
+                self._on_InitFailed(event)
+            case at.Ring():
+                self._on_Ring(event)
+            case at.CallerID():
+                self._on_CallerID(event)
+            case at.RingsStopped():
+                self._on_RingsStopped(event)
+            case at.DialTone():
+                self._on_DialTone(event)
+            case at.Dialing():
+                self._on_Dialing(event)
+            case at.DialComplete():
+                self._on_DialComplete(event)
+            case at.Connected():
+                self._on_Connected(event)
+            case at.Disconnected():
+                self._on_Disconnected(event)
+            case at.HungUp():
+                self._on_HungUp(event)
+            case at.HangupFailed():
+                self._on_HangupFailed(event)
+            case at.SetDTR():
+                self._on_SetDTR(event)
+            case at.Data():
+                self._on_Data(event)
+            case at.Unexpected():
+                self._on_Unexpected(event)
+            case _:
+                assert_never(event)
 
     # -- loop: dialogue events (rules.md §8.4) ----------------------------------------------------
     def _on_InitDone(self, event: at.InitDone) -> None:

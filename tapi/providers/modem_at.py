@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -467,6 +468,9 @@ class ModemStateError(RuntimeError):
 
 # --- The dialogue ---
 
+# The dialogue's timers (their actions: ModemDialogue._expiry).
+TimerName = Literal["cid", "command", "holdback", "ring", "step"]
+
 State = Literal[
     "closed",
     "initializing",
@@ -494,7 +498,7 @@ class _Dial:
 
 @dataclass
 class _Timers:
-    due: dict[str, float] = field(default_factory=dict)
+    due: dict[TimerName, float] = field(default_factory=dict)
 
     def next(self) -> float | None:
         return min(self.due.values()) if self.due else None
@@ -510,6 +514,30 @@ class ModemDialogue:
         self._out = bytearray()
         self._events: deque[Event] = deque()
         self._timers = _Timers()
+        # What each timer does when it runs out (every TimerName has one).
+        self._expiry: dict[TimerName, Callable[[], None]] = {
+            "holdback": self._expire_holdback,
+            "cid": self._expire_cid,
+            "ring": self._expire_ring,
+            "step": self._expire_step,
+            "command": self._expire_command,
+        }
+        # Who reads a response line in each state (every State has one).
+        self._line_handlers: dict[State, Callable[[Response], None]] = {
+            "closed": self._line_closed,
+            "initializing": self._line_initializing,
+            "idle": self._line_idle,
+            "ringing": self._line_ringing,
+            "answering": self._line_answering,
+            "dialtone_wait": self._line_dialtone_wait,
+            "dialing_chunk": self._line_dialing_chunk,
+            "dialing": self._line_dialing,
+            "offhook": self._line_offhook,
+            "voice": self._line_voice,
+            "connected": self._line_connected,
+            "disconnected": self._line_disconnected,
+            "hanging_up": self._line_hanging_up,
+        }
         self._line = bytearray()
         self._after_cr = False
         self._skip_lf = False  # the LF after a CONNECT<CR> that switched to data mode
@@ -557,7 +585,7 @@ class ModemDialogue:
                 return
             _, name = min(due)
             del self._timers.due[name]
-            getattr(self, f"_expire_{name}")()
+            self._expiry[name]()
 
     def note_dte_write(self) -> None:
         """The driver wrote application data to the modem (for the +++ guard time)."""
@@ -744,8 +772,7 @@ class ModemDialogue:
             return
         if self._cid_items:
             self._flush_caller_id()
-        handler = getattr(self, f"_line_{self.state}")
-        handler(resp)
+        self._line_handlers[self.state](resp)
 
     def _unexpected(self, resp: Response) -> None:
         self._events.append(Unexpected(resp.text, self.state))

@@ -7,6 +7,7 @@ the emulator's engine on virtual time (tests may import emulator; tapi may not).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import get_args
 
 import pytest
 from hypothesis import given, settings
@@ -50,6 +51,8 @@ from tapi.providers.modem_at import (
     Ring,
     RingsStopped,
     SetDTR,
+    State,
+    TimerName,
     Unexpected,
     classify,
     disconnect_mode,
@@ -716,3 +719,9 @@ def test_init_commands_order_and_user_init_prefix() -> None:
     ]
     assert ModemSettings(s7=45).result_timeout() == 50.0
     assert ModemSettings(s7=None, dial_timeout=70.0).result_timeout() == 70.0
+
+
+def test_every_state_and_timer_has_an_entry_in_the_dispatch_tables() -> None:
+    dialogue = ModemDialogue(ModemSettings(), ManualClock())
+    assert set(dialogue._line_handlers) == set(get_args(State))
+    assert set(dialogue._expiry) == set(get_args(TimerName))
