@@ -52,6 +52,7 @@ TARGETS = ("virtual", "port")
 MESSAGE_FIELDS = ("hDevice", "dwCallbackInstance", "dwParam1", "dwParam2", "dwParam3")
 DEFAULT_WITHIN = 30.0
 ACTIONS = ("ring", "hangup", "carrier_loss", "dtr_drop", "remove_port", "kill", "advance")
+KINDS = ("call", "com", "messages", "send", "repeat", *ACTIONS)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.,:()'/+-]{0,119}")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _TAG = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -134,6 +135,8 @@ class Step:
         a = self.args
         if self.kind == "call":
             return f"call {a['function']}"
+        if self.kind == "com":
+            return f"com {a['name']}"
         if self.kind == "messages":
             shown = [
                 p.describe() if isinstance(p, Pattern) else "unordered{…}" for p in a["expect"]
@@ -462,11 +465,11 @@ class _Loader:
 
     def step(self, item: SpecItem, world: World, flow: _Flow, needs: set[str]) -> Step:
         m = item.as_map()
-        kinds = [k for k in ("call", "messages", "send", "repeat", *ACTIONS) if k in m]
+        kinds = [k for k in KINDS if k in m]
         if len(kinds) != 1:
             raise item.error(
-                "a step has exactly one of call, messages, send, repeat, "
-                + ", ".join(ACTIONS)
+                "a step has exactly one of "
+                + ", ".join(KINDS)
                 + (f"; this one has {', '.join(kinds)}" if kinds else "")
             )
         kind = kinds[0]
@@ -477,6 +480,9 @@ class _Loader:
         sub: list[Step] = []
         if kind == "call":
             args = self.call(m, flow, where)
+        elif kind == "com":
+            args = self.com(m, flow)
+            needs.add("tapi3")
         elif kind == "messages":
             app = parse_expr(m.raw("app"), _at(m, "app"))
             if not isinstance(app, Expr):
@@ -612,6 +618,46 @@ class _Loader:
             save[var] = what
             flow.save(var, Where(self.path, sm.line_of(var), f"{sm.prefix}.{var}"))
         return {"function": name, "params": args, "returns": returns, "save": save}
+
+    def com(self, m: SpecMap, flow: _Flow) -> dict[str, Any]:
+        """A TAPI 3.x step: ``com: TAPI`` makes an object of that class on the world's
+        stack (``save: {t: object}``); with ``object: $t`` it calls that method
+        (``args:`` in order; ``returns:`` an HRESULT, S_OK by default; ``save:``
+        ``value`` or ``value.0``/``value.member`` of an (hr, value) answer)."""
+        name = m.text("com")
+        if not _IDENT.fullmatch(name):
+            raise m.error(
+                "com", f"a class or method name (ITTAPI::Shutdown is Shutdown), not {name!r}"
+            )
+        obj = None
+        if "object" in m:
+            obj = parse_expr(m.raw("object"), _at(m, "object"))
+            if not isinstance(obj, Expr) or len(obj.parts) != 1:
+                raise m.error("object", "the object to call: one $variable")
+            flow.use(obj.variables(), _at(m, "object"))
+        raw = m.raw("args", [])
+        if not isinstance(raw, list):
+            raise m.error("args", "the method's arguments, in order, as a list")
+        params = []
+        for value in raw:
+            if isinstance(value, dict | list):
+                raise m.error("args", "an argument is a number, text, true/false or $variable")
+            params.append(parse_expr(value, _at(m, "args")))
+            flow.use(variables_in(params[-1]), _at(m, "args"))
+        returns = parse_expr(m.raw("returns", 0), _at(m, "returns"))
+        if isinstance(returns, str):
+            raise m.error("returns", "an HRESULT: a number or a constant such as S_FALSE")
+        save: dict[str, str] = {}
+        sm = m.mapping("save", {})
+        for var in sm:
+            what = sm.text(var)
+            head = what.split(".", 1)[0]
+            if head not in ("object", "value") or (head == "object") != (obj is None):
+                allowed = "object" if obj is None else "value (value.0, value.member)"
+                raise sm.error(var, f"this step gives {allowed}, not {what!r}")
+            save[var] = what
+            flow.save(var, Where(self.path, sm.line_of(var), f"{sm.prefix}.{var}"))
+        return {"name": name, "object": obj, "params": params, "returns": returns, "save": save}
 
     def pattern(self, item: SpecItem, *, strict: bool, flow: _Flow | None) -> Pattern:
         if isinstance(item.value, str):

@@ -11,6 +11,7 @@ KeyboardInterrupt still runs ``finally:`` and the cleanup and is then re-raised.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import os
 import re
@@ -157,6 +158,7 @@ class _Run:
         self.seen: dict[str, set[int]] = {"apps": set(), "lines": set(), "calls": set()}
         self.step: Step | None = None
         self.step_started = 0.0
+        self.com_objects: list[Any] = []
 
     # -- steps --------------------------------------------------------------------------------
     def run_steps(self, steps: list[Step]) -> None:
@@ -228,6 +230,36 @@ class _Run:
             for attr in rest:
                 value = getattr(value, attr, None)
             self.env[var] = value
+
+    def do_com(self, step: Step) -> None:
+        # needs: [tapi3] keeps this step from running in a linelab without the objects.
+        tapi3 = importlib.import_module("tapi.tapi3")
+
+        a = step.args
+        args = [resolve(v, self.env) for v in a["params"]]
+        if a["object"] is None:
+            value: Any = getattr(tapi3, a["name"])(self.stack, *args, time=self.world.time)
+            self.com_objects.append(value)
+            hr, result = 0, None
+        else:
+            target = resolve(a["object"], self.env)
+            answer = getattr(target, a["name"])(*args)
+            hr, result = answer if isinstance(answer, tuple) else (answer, None)
+            value = target
+        want = resolve(a["returns"], self.env)
+        if hr != want:
+            raise StepFailure(
+                WRONG_RETURN,
+                f"{a['name']} returned {C.hresult_name(hr)}, not {C.hresult_name(want)}",
+                expected=C.hresult_name(want),
+                actual=C.hresult_name(hr),
+            )
+        for var, what in a["save"].items():
+            head, *rest = what.split(".")
+            got: Any = value if head == "object" else result
+            for part in rest:
+                got = got[int(part)] if part.isdigit() else getattr(got, part)
+            self.env[var] = got
 
     def _matches(self, p: Pattern, m: LINEMESSAGE, *, strict: bool) -> bool:
         if m.dwMessageID != p.message_id:

@@ -14,6 +14,7 @@ The pytest fixtures (`scenarios.plugin`) hand the same objects to users' tests.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -38,9 +39,11 @@ T = TypeVar("T")
 # hands bytes over in-process (an eventfd), so far less than a pty's 20 ms is enough.
 GRACE = 0.005
 
-#: What each kind of target can provide (`needs:`).
-VIRTUAL_PROVIDES = frozenset({"exchange", "far-end"})
-PORT_PROVIDES: frozenset[str] = frozenset()
+#: What each kind of target can provide (`needs:`); the TAPI 3.x objects once this
+#: linelab has them.
+_TAPI3 = {"tapi3"} if importlib.util.find_spec("tapi.tapi3") is not None else set()
+VIRTUAL_PROVIDES = frozenset({"exchange", "far-end", *_TAPI3})
+PORT_PROVIDES: frozenset[str] = frozenset(_TAPI3)
 
 
 class VirtualWorld:

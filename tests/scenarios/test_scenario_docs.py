@@ -25,7 +25,7 @@ def test_the_manual_has_an_example_per_feature() -> None:
     for feature in (
         "returns:", "save:", " | ", "messages:", "within:", "any", "ignore:", "unordered:",
         "ring:", "hangup:", "carrier_loss:", "advance:", "send:", "expect:", "finally:",
-        "repeat:", "data:", "source:", "todo:", "unchecked:", "final:", "needs:",
+        "repeat:", "data:", "source:", "todo:", "unchecked:", "final:", "needs:", "com:",
     ):  # fmt: skip
         assert feature in text, feature
 
