@@ -4,7 +4,7 @@
 The 3.x enumerations and HRESULTs with Microsoft's values live in `tapi.constants`
 (tapi3if.h, tapi3err.h; rules.md §4.2) and are re-exported here. This module adds
 the ITCallInfo selectors CALLINFO_STRING and CALLINFO_LONG (tapi3if.h, values checked
-against the Windows SDK metadata) and the mapping tables of the layer (rules.md §9.4,
+against the Windows SDK metadata) and the mapping tables of the layer (docs/tapi3.md "Events",
 docs/tapi3.md): LINECALLSTATE -> CALL_STATE, LINEDISCONNECTMODE ->
 CALL_STATE_EVENT_CAUSE, LINECALLINFOSTATE -> CALLINFOCHANGE_CAUSE, LINEERR_* -> HRESULT.
 """
@@ -85,7 +85,7 @@ def is_failure(hr: int) -> bool:
     return hr < 0
 
 
-# --- LINECALLSTATE -> CALL_STATE (rules.md §9.4) ---
+# --- LINECALLSTATE -> CALL_STATE (docs/tapi3.md "Events") ---
 _INPROGRESS = (
     C.LINECALLSTATE_DIALTONE
     | C.LINECALLSTATE_DIALING

@@ -10,14 +10,14 @@ server's client proxy), and reads nothing else of it but its clock (``source.tim
 so that the same objects run in process and through the server.
 
 - A pump thread per initialised TAPI object blocks in lineGetMessage(INFINITE) and
-  turns each LINEMESSAGE into object state and 3.x events (rules.md §9.4): under the
+  turns each LINEMESSAGE into object state and 3.x events (docs/tapi3.md "Events"): under the
   object's lock, so that every method sees a consistent picture. A lineShutdown (by
   `Shutdown`, by the flat layer, or a server that went away) ends it.
 - `RegisterCallNotifications` is one lineOpen (OWNER and/or MONITOR, the media types)
   per registration; an outgoing call (`Address.CreateCall` + `Connect`) goes through
   the address's own line opened with LINECALLPRIVILEGE_NONE. A line is closed once its
   registration is gone (or it is an outgoing line) and no call object made through it
-  is alive (tapi.md 6.10): released (`release()`, the end of a ``with`` block) or
+  is alive (docs/rules.md §6.10): released (`release()`, the end of a ``with`` block) or
   garbage-collected. While a call has a live HCALL the layer holds it itself, as TAPI
   holds a call on its address.
 - Events pass the event filter (0 until `put_EventFilter`: nothing is delivered, and
@@ -419,7 +419,7 @@ class TAPI:
         """S_OK; E_INVALIDARG for an unknown cookie or before Initialize (as Microsoft
         documents). No more TE_CALLNOTIFICATION for that registration; its calls and
         their events are untouched; its line closes once no call object made through it
-        is alive (tapi.md 6.10)."""
+        is alive (docs/rules.md §6.10)."""
         with self._cond:
             if not self._initialized:
                 return K.E_INVALIDARG

@@ -1,4 +1,4 @@
-"""Lifetime rules of the TAPI 3.x objects (issue 8; tapi.md 6.10, docs/tapi3.md), over
+"""Lifetime rules of the TAPI 3.x objects (issue 8; docs/rules.md §6.10, docs/tapi3.md), over
 fake lines on virtual time: Initialize/Shutdown twice, the event filter, Shutdown as
 lineShutdown, UnregisterNotifications, ``with`` blocks, and mixing with flat 2.x calls.
 Every test checks the 2.x tree with `Stack.hierarchy()`."""
