@@ -7,7 +7,7 @@ much of the cost is the engine's logic rather than Python itself:
 AT round trips (E0, "AT\\r" in, "\\r\\nOK\\r\\n" out, every reply checked)
 - floor: ``REPLY * data.count(b"\\r")``, the whole logic of the asyncio responder floor;
 - `ModemEngine` direct: ``receive_dte(b"AT\\r")`` then ``read_dte()``;
-- `emulator.sim.Sim`: ``sim.type(a, "AT\\r")`` then ``sim.output(a)`` (adds the harness's
+- `emulator.network.sim.Sim`: ``sim.type(a, "AT\\r")`` then ``sim.output(a)`` (adds the harness's
   settle loop over every actor).
 
 Data mode, A to B through the exchange (4 KiB chunks, byte-sum checked)
@@ -39,8 +39,8 @@ from collections.abc import Callable
 
 import benchlib as bl
 
-from emulator.engine import OUTPUT_LIMIT, ModemEngine
-from emulator.sim import Sim
+from emulator.core.engine import OUTPUT_LIMIT, ModemEngine
+from emulator.network.sim import Sim
 
 REPLY = b"\r\nOK\r\n"
 AT = b"AT\r"

@@ -1,4 +1,4 @@
-"""Benchmark (not a test): a 1 MiB burst through a pair of `emulator.ports` ports,
+"""Benchmark (not a test): a 1 MiB burst through a pair of `emulator.transports.ports` ports,
 against pty relay floors measured in the same run.
 
     python bench/ports_burst.py [--rounds 21] [--mib 1] [--quick]
@@ -17,7 +17,7 @@ Relays:
 - `C relay` is the C floor: two pty masters bridged with poll and blocking writes
   (copied from the shared pty floors, `c/pty_relay.c`). Needs gcc; skipped without.
 - `Python select relay` is the same bridge in Python (from `py/relay_select.py`).
-- `emulator.ports hub` is `python -m emulator.ports 2`.
+- `emulator.transports.ports hub` is `python -m emulator.transports.ports 2`.
 
 MB/s means 10^6 bytes per second.
 """
@@ -211,7 +211,10 @@ def main() -> int:
         if c_relay is not None:
             relays["C relay (floor)"] = (c_relay, 1)
         relays["Python select relay"] = ([sys.executable, "-c", PY_RELAY], 1)
-        relays["emulator.ports hub"] = ([sys.executable, "-m", "emulator.ports", "2"], 2)
+        relays["emulator.transports.ports hub"] = (
+            [sys.executable, "-m", "emulator.transports.ports", "2"],
+            2,
+        )
 
         procs: list[subprocess.Popen[str]] = []
         lanes: dict[str, Lane] = {}
@@ -244,7 +247,7 @@ def main() -> int:
         )
     print("\n| ratio (per round, then median) | median | min-max |")
     print("|---|---:|---:|")
-    ours = figures["emulator.ports hub"]
+    ours = figures["emulator.transports.ports hub"]
     for floor in ("C relay (floor)", "Python select relay"):
         if floor in figures:
             ratios = [o / f for o, f in zip(ours, figures[floor], strict=True)]

@@ -30,8 +30,8 @@ from typing import Any
 
 import benchlib as bl
 
-from emulator.host import ModemHost
-from emulator.pty import PtyPort
+from emulator.transports.host import ModemHost
+from emulator.transports.pty import PtyPort
 from linelab.vtime import VirtualTime
 from tapi import constants as C
 from tapi.config import LineConfig

@@ -4,9 +4,9 @@ The scenario: modem A dials modem B, which rings and is never answered; A gives 
 S7 (50 s) runs out, and the run goes on to 60 s of telephony time. B rings 9 times
 (0.76 s, then every 6 s). Every row checks those results before its time counts.
 
-- *Sim, in process*: `emulator.sim.Sim` on a `ManualClock`: no I/O, no loop. It is the
+- *Sim, in process*: `emulator.network.sim.Sim` on a `ManualClock`: no I/O, no loop. It is the
   floor for the pty row (the same engines and exchange, nothing else).
-- *ptys, virtual-time loop*: two `emulator.pty.PtyPort` modems on one `ModemHost`, on a
+- *ptys, virtual-time loop*: two `emulator.transports.pty.PtyPort` modems on one `ModemHost`, on a
   loop from `linelab.vtime.VirtualTime`; the two DTEs are raw clients on the pty slaves,
   read with `add_reader` on the same loop. Every clock jump has to decide that no byte
   is still in a pty, which is what this row measures.
@@ -32,9 +32,9 @@ from collections.abc import Callable
 
 import benchlib as bl
 
-from emulator.host import ModemHost
-from emulator.pty import PtyPort
-from emulator.sim import Sim
+from emulator.network.sim import Sim
+from emulator.transports.host import ModemHost
+from emulator.transports.pty import PtyPort
 from linelab.vtime import VirtualTime
 
 SCENARIO_SECONDS = 60.0

@@ -12,7 +12,7 @@ URL_HANDLER_PACKAGE = "emulator.urlhandler"
 
 
 def register_url_handler() -> None:
-    """Let pyserial's ``serial_for_url`` open ``vmodem://NAME`` (`emulator.vmodem`).
+    """Let pyserial's ``serial_for_url`` open ``vmodem://NAME`` (`emulator.transports.vmodem`).
 
     Done once when `emulator` is imported; calling it again is harmless (idempotent)."""
     if URL_HANDLER_PACKAGE not in _serial.protocol_handler_packages:

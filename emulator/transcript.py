@@ -1,4 +1,4 @@
-"""Transcripts: `emulator.trace.TraceRecord` streams as JSON-lines files.
+"""Transcripts: `emulator.core.tracerecord.TraceRecord` streams as JSON-lines files.
 
 One format serves `linelab modem --trace FILE`, `linelab trace FILE`, the recorded
 transcripts in ``fixtures/transcripts/`` and the scenario runner's failure reports::
@@ -41,7 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
-from emulator.trace import TraceKind, TraceRecord
+from emulator.core.tracerecord import TraceKind, TraceRecord
 from linelab.errors import SpecError
 
 SPEC_VERSION: Final = "1"

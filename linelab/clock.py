@@ -15,7 +15,7 @@ One abstraction, two levels:
 The clocks, by what each one is:
 
 - `ManualClock` (a Clock) moves only when told (`advance`, `advance_to`). Sans-I/O
-  tests drive it by hand or through `emulator.sim.Sim`, so a minute of ringing takes
+  tests drive it by hand or through `emulator.network.sim.Sim`, so a minute of ringing takes
   microseconds.
 - `LoopClock` (a Clock) is an asyncio loop's ``time()``, optionally run `scale` times
   faster (`linelab modem --time-scale`), so that everything on a loop reads one clock,

@@ -10,8 +10,8 @@ no ECHO), as every serial program's is; for a cooked-mode client (a login shell 
 mgetty) it is cleared, and the owner re-reads termios itself (on I/O, on a timer).
 
 Both users of a pty master share this one `DtrWatcher`: the pty transport
-(`emulator.pty`) and the port hub (`emulator.ports`). Linux facts are checked by
-tests/integration/test_pty*.py.
+(`emulator.transports.pty`) and the port hub (`emulator.transports.ports`). Linux facts
+are checked by tests/integration/test_pty*.py.
 """
 
 from __future__ import annotations

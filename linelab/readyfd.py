@@ -1,6 +1,6 @@
 """A file descriptor that is readable exactly while something is waiting.
 
-The in-process serial ports (`emulator.vmodem`'s `vmodem://` port and the TAPI data port
+The in-process serial ports (`emulator.transports.vmodem`'s `vmodem://` port and the TAPI data port
 of `tapi.providers.dataport`) hand this out as their `fileno()`, so that event loops can
 wait on them as on a real port. Nobody reads it: the owner sets it as its buffer fills
 and empties.

@@ -1,7 +1,7 @@
 """A bounded two-way byte pipe behind an in-process pyserial port.
 
 Both in-process serial ports of the project are built on this one class: the
-``vmodem://`` port (`emulator.vmodem`: the user's thread on one side, the modem host's
+``vmodem://`` port (`emulator.transports.vmodem`: the user's thread on one side, the modem host's
 loop on the other) and the TAPI data port (`tapi.providers.dataport`: the
 application's thread on one side, the modem provider's loop on the other). The port
 object keeps pyserial's API and its settings; the pipe keeps the bytes, the waits and

@@ -6,7 +6,7 @@ so that the TAPI stack works with no hardware. `tapi` never imports `emulator`; 
 module, in `scenarios`, may.
 
 The line is ``vmodem://linelab-default`` on the process's default modem host
-(`emulator.vmodem.default_host()`: a service thread on real time, unless a scenario run
+(`emulator.transports.vmodem.default_host()`: a service thread on real time, unless a scenario run
 installed its own host). Importing `emulator` registers the ``vmodem://`` pyserial
 handler. The exchange gets a few scripted far ends to call (docs/tapi-modem-line.md):
 
@@ -23,7 +23,7 @@ number                behaviour
 from __future__ import annotations
 
 from emulator import register_url_handler
-from emulator.vmodem import default_host
+from emulator.transports.vmodem import default_host
 from tapi.config import LineConfig
 
 MODEM_NAME = "linelab-default"

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.farend import parse_behaviour, validate_for_caller
-from emulator.profile import load_profile
+from emulator.core.profile import load_profile
+from emulator.network.farend import parse_behaviour, validate_for_caller
 from linelab.errors import LinelabError, SpecError
 from linelab.specfile import SpecItem, SpecMap, load_spec, parse_spec
 from scenarios.values import (

@@ -155,7 +155,7 @@ class _OnLoop:
 
 @pytest.fixture
 def linelab_exchange(linelab_world: VirtualWorld) -> Any:
-    """The virtual exchange (`emulator.exchange.Exchange`); every method runs on its
+    """The virtual exchange (`emulator.network.exchange.Exchange`); every method runs on its
     loop: ``linelab_exchange.set_far("5550199", "answer,after=3s")``,
     ``linelab_exchange.place_call("1001", CallerId("5551234", "Alice"))``."""
     return _OnLoop(linelab_world.host.exchange, linelab_world)

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from emulator.trace import TraceRecord
+from emulator.core.tracerecord import TraceRecord
 from emulator.transcript import TranscriptWriter
 from scenarios.runner import CAUSES, Result
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from emulator.trace import TraceRecord
+from emulator.core.tracerecord import TraceRecord
 from emulator.transcript import escape_bytes, escape_text
 from scenarios.language import Case, Pattern, Scenario, Step, Unordered, Where
 from scenarios.values import ANY, FUNCTIONS, Expr, resolve

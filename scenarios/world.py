@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 import serial
 
 from emulator import register_url_handler
-from emulator.host import HostedModem, ModemHost
-from emulator.line import CallerId
-from emulator.trace import TraceRecord
-from emulator.vmodem import set_default_host
+from emulator.core.tracerecord import TraceRecord
+from emulator.network.subscriberline import CallerId
+from emulator.transports.host import HostedModem, ModemHost
+from emulator.transports.vmodem import set_default_host
 from linelab.errors import LinelabError
 from linelab.vtime import RealTime, TimeSource, VirtualTime
 from scenarios.language import World

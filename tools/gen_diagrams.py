@@ -1,10 +1,10 @@
-"""Write docs/modem-states.md from the modem's transitions table (emulator.states)."""
+"""Write docs/modem-states.md from the modem's transitions table (emulator.core.states)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from emulator.states import diagram_document
+from emulator.core.states import diagram_document
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "modem-states.md"
 

@@ -1,7 +1,7 @@
 """`linelab call LINK --from NUMBER|P|O …`: a far end calls a modem of a running
 `linelab modem`, which rings with this caller ID; the command says how the call went.
 
-The owner of LINK is found in the control registry (`emulator.control`), or given
+The owner of LINK is found in the control registry (`emulator.transports.control`), or given
 with ``--control PATH``. ``--then`` is what the caller does once the modem answers, in
 the far-end grammar for a caller (`CALLER_GRAMMAR`). The caller gives up after
 ``--rings`` unanswered rings and hangs up after ``--timeout`` whatever the state (both
@@ -21,9 +21,9 @@ import contextlib
 import sys
 from typing import Any
 
-from emulator.control import ControlError, caller_from, find_owner, request, watch
-from emulator.farend import BehaviourError, parse_behaviour, validate_for_caller
-from emulator.farend import _duration as parse_duration
+from emulator.network.farend import BehaviourError, parse_behaviour, validate_for_caller
+from emulator.network.farend import _duration as parse_duration
+from emulator.transports.control import ControlError, caller_from, find_owner, request, watch
 
 #: What a calling far end may do once the modem answers (it never answers itself).
 CALLER_GRAMMAR = "answer[,rate=N][,echo|,discard][,hangup=30s|,hangup=1000B][,drop=10s]"

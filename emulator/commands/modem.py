@@ -27,15 +27,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.control import ControlServer, LinkInfo, find_owner, start_control_server
-from emulator.engine import Signals
-from emulator.farend import Behaviour, parse_behaviour
-from emulator.host import HostedModem, ModemHost
-from emulator.line import UNASSIGNED_TONES
-from emulator.profile import DEFAULT_PROFILE, Profile, bundled_profiles, load_profile
-from emulator.pty import PtyPort, is_pty_path
-from emulator.tcp import TcpListener, TcpTrunk, parse_address
-from emulator.trace import TraceSink
+from emulator.core.engine import Signals
+from emulator.core.profile import DEFAULT_PROFILE, Profile, bundled_profiles, load_profile
+from emulator.core.tracerecord import TraceSink
+from emulator.network.farend import Behaviour, parse_behaviour
+from emulator.network.subscriberline import UNASSIGNED_TONES
+from emulator.transports.control import ControlServer, LinkInfo, find_owner, start_control_server
+from emulator.transports.host import HostedModem, ModemHost
+from emulator.transports.pty import PtyPort, is_pty_path
+from emulator.transports.tcp import TcpListener, TcpTrunk, parse_address
 from linelab.errors import LinelabError
 from linelab.limits import limit_error, links_that_fit, raise_open_files_limit, too_many
 
@@ -50,7 +50,7 @@ MAX_LINK_PATH = 4000
 MIN_TIME_SCALE = 1e-3
 MAX_TIME_SCALE = 1e6
 READY_TIMEOUT = 10.0  # seconds a modem may take to answer the readiness AT
-RFC2217_MODULE = "emulator.rfc2217"
+RFC2217_MODULE = "emulator.transports.rfc2217"
 
 
 class ModemCommandError(LinelabError):
@@ -259,7 +259,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
 
 class _ControlAdapter:
-    """What the control socket needs from us (emulator.control.ControlHost)."""
+    """What the control socket needs from us (emulator.transports.control.ControlHost)."""
 
     def __init__(self, host: ModemHost, ports: list[tuple[LinkPlan, PtyPort]]) -> None:
         self.host = host
@@ -337,7 +337,7 @@ def _host_port(host: str, port: int) -> str:
 async def start_rfc2217(
     modem: HostedModem, bind: str, port: int, *, any_user: bool = False
 ) -> Any:
-    """The RFC 2217 hook: ``emulator.rfc2217.start_rfc2217_server(modem, bind, port,
+    """The RFC 2217 hook: ``emulator.transports.rfc2217.start_rfc2217_server(modem, bind, port,
     any_user=…)``, a coroutine returning a server with ``.port`` (the bound port) and
     ``close()``."""
     try:

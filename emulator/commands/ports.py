@@ -19,8 +19,8 @@ import os
 import re
 from typing import Any
 
-from emulator import ports
 from emulator.commands.modem import check_link
+from emulator.transports import ports
 from linelab.errors import LinelabError
 
 log = logging.getLogger(__name__)

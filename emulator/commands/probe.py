@@ -17,8 +17,8 @@ import sys
 
 import serial
 
+from emulator.core.profile import bundled_profiles, load_profile
 from emulator.probe import COMMAND_TIMEOUT, ProbeError, Prober, dump_profile, profile_of
-from emulator.profile import bundled_profiles, load_profile
 from linelab.errors import LinelabError
 
 

@@ -12,10 +12,10 @@ import argparse
 import sys
 from typing import TextIO
 
-from emulator.engine import ModemEngine
-from emulator.profile import DEFAULT_PROFILE
-from emulator.sim import Sim
-from emulator.trace import TraceRecord
+from emulator.core.engine import ModemEngine
+from emulator.core.profile import DEFAULT_PROFILE
+from emulator.core.tracerecord import TraceRecord
+from emulator.network.sim import Sim
 
 
 class SelftestFailed(Exception):

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.trace import TraceRecord
+from emulator.core.tracerecord import TraceRecord
 from emulator.tracediff import DEFAULT_TOLERANCE, compare, summary
 from emulator.transcript import (
     escape_bytes,

@@ -1,4 +1,4 @@
-"""The shared transport suite on hub ports (emulator.ports) that are virtual modems.
+"""The shared transport suite on hub ports (emulator.transports.ports) that are virtual modems.
 
 Two hubs, each one pty plus one modem, with both modems on one host (so they call each
 other by number). One hub with two modems would not do: hub members hear each other, so
@@ -16,8 +16,8 @@ import pytest
 import serial
 from transport_suite import Endpoint, SerialLike, Transport, TransportSuite
 
-from emulator.host import ModemHost
-from emulator.ports import VirtualSerialPorts
+from emulator.transports.host import ModemHost
+from emulator.transports.ports import VirtualSerialPorts
 
 TIME_SCALE = 10.0  # modem timers (guard time, S10, S25) ten times faster than real time
 

@@ -1,4 +1,4 @@
-"""The shared transport suite on real ptys (emulator.pty), opened with pyserial."""
+"""The shared transport suite on real ptys (emulator.transports.pty), opened with pyserial."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import serial
 from transport_suite import Endpoint, SerialLike, Transport, TransportSuite
 
-from emulator.host import ModemHost
-from emulator.pty import PtyPort
+from emulator.transports.host import ModemHost
+from emulator.transports.pty import PtyPort
 
 TIME_SCALE = 10.0  # modem timers (guard time, S10, S25) ten times faster than real time
 

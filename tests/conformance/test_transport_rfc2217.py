@@ -1,4 +1,4 @@
-"""The shared transport suite on RFC 2217 (emulator.rfc2217), with pyserial's
+"""The shared transport suite on RFC 2217 (emulator.transports.rfc2217), with pyserial's
 ``rfc2217://`` client as the reference peer."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import serial
 from transport_suite import Endpoint, SerialLike, Transport, TransportSuite
 
-from emulator.host import ModemHost
-from emulator.rfc2217 import RFC2217Server, start_rfc2217_server
+from emulator.transports.host import ModemHost
+from emulator.transports.rfc2217 import RFC2217Server, start_rfc2217_server
 
 TIME_SCALE = 10.0
 

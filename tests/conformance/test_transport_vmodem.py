@@ -1,4 +1,5 @@
-"""The shared transport suite on ``vmodem://`` (emulator.vmodem), opened with pyserial."""
+"""The shared transport suite on ``vmodem://`` (emulator.transports.vmodem), opened
+with pyserial."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import serial
 from transport_suite import Endpoint, SerialLike, Transport, TransportSuite
 
 import emulator  # noqa: F401 - registers vmodem://
-from emulator.host import ModemHost
-from emulator.vmodem import set_default_host
+from emulator.transports.host import ModemHost
+from emulator.transports.vmodem import set_default_host
 
 TIME_SCALE = 10.0  # modem timers ten times faster than real time; port time-outs real
 

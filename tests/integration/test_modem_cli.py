@@ -266,7 +266,7 @@ def test_rfc2217_port_in_use_is_an_error(tmp_path: Path, runtime_dir: dict[str, 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        if importlib.util.find_spec("emulator.rfc2217") is not None:
+        if importlib.util.find_spec("emulator.transports.rfc2217") is not None:
             message = str(port)
         else:
             message = "no RFC 2217 server in this build"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from emulator.commands.modem import ModemCommandError, make_plan, register
-from emulator.farend import BehaviourError
+from emulator.network.farend import BehaviourError
 from linelab.errors import LinelabError
 
 

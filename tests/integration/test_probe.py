@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_modem_cli import DEADLINE, Port, linelab, read_ready, runtime_dir, stop
 
-from emulator.profile import load_profile
+from emulator.core.profile import load_profile
 
 __all__ = ["runtime_dir"]  # the fixture, used by name
 ODDMODEM = Path(__file__).resolve().parents[1] / "responder" / "oddmodem.py"

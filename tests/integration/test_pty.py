@@ -1,4 +1,4 @@
-"""emulator.pty on real Linux ptys: raw creation, clients coming and going (inotify,
+"""emulator.transports.pty on real Linux ptys: raw creation, clients coming and going (inotify,
 POLLHUP), DTR and baud through termios (TIOCPKT + EXTPROC, and the cooked-mode
 fallback), back-pressure, and the carrier-loss hang-up of a controlling terminal.
 
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.engine import ModemEngine, Signals
-from emulator.host import HostedModem, ModemHost
-from emulator.pty import OUTPUT_CHUNK, PtyPort
+from emulator.core.engine import ModemEngine, Signals
+from emulator.transports.host import HostedModem, ModemHost
+from emulator.transports.pty import OUTPUT_CHUNK, PtyPort
 from linelab.dtrwatch import EXTPROC
 
 DEADLINE = 20.0

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import serial
 
-from emulator.host import ModemHost
-from emulator.pty import PtyPort
-from emulator.rfc2217 import start_rfc2217_server
+from emulator.transports.host import ModemHost
+from emulator.transports.pty import PtyPort
+from emulator.transports.rfc2217 import start_rfc2217_server
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:setDaemon.. is deprecated:DeprecationWarning"),

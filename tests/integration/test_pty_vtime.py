@@ -8,8 +8,8 @@ import os
 import time
 from pathlib import Path
 
-from emulator.host import ModemHost
-from emulator.pty import PtyPort
+from emulator.transports.host import ModemHost
+from emulator.transports.pty import PtyPort
 from linelab.vtime import VirtualTime
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from test_modem_cli import DEADLINE, linelab, read_ready, stop
 
-from emulator.control import find_owner, process_start_time, read_registry
+from emulator.transports.control import find_owner, process_start_time, read_registry
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import pytest
 import serial
 
 import emulator  # noqa: F401 - registers vmodem://
-from emulator.engine import Signals
-from emulator.host import HostedModem, ModemHost
-from emulator.rfc2217 import RFC2217Server, start_rfc2217_server
-from emulator.vmodem import VModemSerial, set_default_host
+from emulator.core.engine import Signals
+from emulator.transports.host import HostedModem, ModemHost
+from emulator.transports.rfc2217 import RFC2217Server, start_rfc2217_server
+from emulator.transports.vmodem import VModemSerial, set_default_host
 from linelab.errors import LinelabError
 
 # pyserial 3.5's rfc2217 client starts its reader with Thread.setDaemon/setName

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from emulator.commands.modem import make_plan
-from emulator.host import HostedModem, ModemHost
-from emulator.profile import load_profile
-from emulator.rfc2217 import RFC2217Server, start_rfc2217_server
-from emulator.sockowner import is_loopback, loopback_peer_uid
+from emulator.core.profile import load_profile
+from emulator.transports.host import HostedModem, ModemHost
+from emulator.transports.rfc2217 import RFC2217Server, start_rfc2217_server
+from emulator.transports.sockowner import is_loopback, loopback_peer_uid
 from scenarios.cli import build_parser
 
 DEADLINE = 10.0

@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from emulator.host import ModemHost
-from emulator.line import CallerId
-from emulator.pty import PtyPort
+from emulator.network.subscriberline import CallerId
+from emulator.transports.host import ModemHost
+from emulator.transports.pty import PtyPort
 from linelab.vtime import VirtualTime
 from tapi import constants as C
 from tapi.config import LineConfig
@@ -654,7 +654,7 @@ def test_port_removed_then_back_is_line_close_remove_then_create(hotplug_lab: La
 def test_default_line_is_a_vmodem_that_calls_its_far_ends(lab: Lab) -> None:
     """`scenarios.default_lines` (the linelab.default_lines entry point) on the lab's
     host: a call over vmodem:// to the echoing far end, data, and a DTR hang-up."""
-    from emulator.vmodem import set_default_host
+    from emulator.transports.vmodem import set_default_host
     from scenarios.default_lines import FAR_ENDS, LINE_NAME, PORT, default_lines
     from tapi.providers.modem import provider_for
 
@@ -738,7 +738,7 @@ def test_pty_driver_lowers_dtr_with_b0_and_sees_its_path_removed(lab: Lab) -> No
 def test_configured_stack_on_real_time_with_its_own_loop(tmp_path: Path) -> None:
     """The production shape: `tapi.config.default_stack()` from a lines file, the
     stack's own service loop on real time, a vmodem:// port on a real-time host."""
-    from emulator.vmodem import set_default_host
+    from emulator.transports.vmodem import set_default_host
     from tapi.config import default_stack
 
     host = ModemHost.start_in_thread(name="test-host")

@@ -17,8 +17,8 @@ import pytest
 import serial
 
 import emulator
-from emulator.host import ModemHost
-from emulator.vmodem import RX_LIMIT, VModemSerial, parse_url, set_default_host
+from emulator.transports.host import ModemHost
+from emulator.transports.vmodem import RX_LIMIT, VModemSerial, parse_url, set_default_host
 from linelab.vtime import VirtualTime
 
 
@@ -259,7 +259,7 @@ FRESH_PROCESS = """
 import threading, serial
 before = {t.name for t in threading.enumerate()}
 import emulator  # nothing else: the import alone registers vmodem://
-from emulator import vmodem
+from emulator.transports import vmodem
 port = serial.serial_for_url("vmodem://Fresh?number=7001", timeout=10)
 started = {t.name for t in threading.enumerate()} - before
 host = vmodem.default_host()

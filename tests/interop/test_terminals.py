@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from interop_helpers import FIXTURES, FileWatch, Programs, StartModem, Terminal, require_program
 
-from emulator.profile import load_profile
+from emulator.core.profile import load_profile
 
 pytestmark = pytest.mark.interop
 

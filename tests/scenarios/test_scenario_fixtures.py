@@ -9,7 +9,7 @@ import pytest
 import serial
 from scenario_helpers import pytest_in
 
-from emulator.line import CallerId
+from emulator.network.subscriberline import CallerId
 from linelab.vtime import VirtualTime
 from tapi import constants as C
 from tapi.stack import Stack

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from emulator.engine import ModemEngine
-from emulator.line import LineEvent
-from emulator.profile import Profile, load_profile
-from emulator.sim import Sim
+from emulator.core.engine import ModemEngine
+from emulator.core.profile import Profile, load_profile
+from emulator.network.sim import Sim
+from emulator.network.subscriberline import LineEvent
 
 
 def profile(name: str = "generic", **changes: Any) -> Profile:

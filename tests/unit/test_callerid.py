@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.callerid import (
+from emulator.network.callerid import (
     CallerIdError,
     CallerIdMessage,
     check_caller,
@@ -26,7 +26,7 @@ from emulator.callerid import (
     unformatted_hex,
     wire_message,
 )
-from emulator.line import CallerId
+from emulator.network.subscriberline import CallerId
 from linelab.errors import LinelabError
 
 SEP30 = datetime(2026, 9, 30, 12, 24, 59)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from emulator.engine import ModemEngine
-from emulator.line import CallerId, IncomingCall
-from emulator.profile import load_profile
+from emulator.core.engine import ModemEngine
+from emulator.core.profile import load_profile
+from emulator.network.subscriberline import CallerId, IncomingCall
 from linelab.clock import VIRTUAL_EPOCH, LoopClock, ManualClock, wall_time
 from linelab.vtime import RealTime
 

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from emulator.control import (
+from emulator.network.subscriberline import CallerId
+from emulator.transports.control import (
     ControlError,
     ControlServer,
     LinkInfo,
@@ -29,7 +30,6 @@ from emulator.control import (
     request,
     start_control_server,
 )
-from emulator.line import CallerId
 from scenarios.cli import main
 
 T = TypeVar("T")
@@ -282,8 +282,8 @@ def test_linelab_call_errors(
 
 def test_real_host_rings_with_caller_id(runtime_dir: Path, tmp_path: Path) -> None:
     """start_control_server(ModemHost, links=…) places a real call through the exchange."""
-    from emulator.engine import Signals
-    from emulator.host import ModemHost
+    from emulator.core.engine import Signals
+    from emulator.transports.host import ModemHost
 
     host = ModemHost.start_in_thread(time_scale=10.0)
     try:

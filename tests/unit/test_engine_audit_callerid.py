@@ -9,10 +9,10 @@ import io
 import pytest
 from engine_helpers import at, one_modem, profile, quiet_at, two_modems
 
-from emulator import callerid
 from emulator.commands import selftest
-from emulator.engine import CID_GAP, caller_id_delay
-from emulator.line import CallerId
+from emulator.core.engine import CID_GAP, caller_id_delay
+from emulator.network import callerid
+from emulator.network.subscriberline import CallerId
 
 RING = b"\r\nRING\r\n"
 OK = b"\r\nOK\r\n"
@@ -141,8 +141,8 @@ def test_selftest_dialogue_shows_the_block_between_the_rings() -> None:
 
 
 def test_documented_timing_figures_match_the_engine() -> None:
-    from emulator import engine
-    from emulator.states import diagram_document
+    from emulator.core import engine
+    from emulator.core.states import diagram_document
 
     doc = diagram_document()
     assert f"{engine.CID_GAP:g} s after the burst ends" in doc

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from engine_helpers import at, connect, one_modem, profile, quiet_at, two_modems
 
-from emulator.engine import OUTPUT_LIMIT, XOFF, XON, ModemEngine
-from emulator.line import CallerId
-from emulator.profile import RegisterSpec, load_profile
-from emulator.sim import Sim
-from emulator.trace import TraceRecord
+from emulator.core.engine import OUTPUT_LIMIT, XOFF, XON, ModemEngine
+from emulator.core.profile import RegisterSpec, load_profile
+from emulator.core.tracerecord import TraceRecord
+from emulator.network.sim import Sim
+from emulator.network.subscriberline import CallerId
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"

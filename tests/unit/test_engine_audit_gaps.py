@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from engine_helpers import at, connect, one_modem, profile, quiet_at, two_modems
 
-from emulator.profile import load_profile
+from emulator.core.profile import load_profile
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"

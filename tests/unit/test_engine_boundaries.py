@@ -12,9 +12,9 @@ import math
 
 from engine_helpers import at, connect, one_modem, quiet_at, two_modems
 
-from emulator.engine import AUTO_ANSWER_DELAY, ModemEngine
-from emulator.line import CallerId
-from emulator.sim import Sim
+from emulator.core.engine import AUTO_ANSWER_DELAY, ModemEngine
+from emulator.network.sim import Sim
+from emulator.network.subscriberline import CallerId
 
 OK = b"\r\nOK\r\n"
 RING = b"\r\nRING\r\n"

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from engine_helpers import one_modem, quiet_at, two_modems
 
-from emulator.line import CallerId
+from emulator.network.subscriberline import CallerId
 
 # After the caller ID block of a call placed at t=0, before the second RING (t=6).
 CID_SEEN = 5.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from engine_helpers import at, one_modem, profile, quiet_at
 
-from emulator.profile import load_profile
+from emulator.core.profile import load_profile
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"

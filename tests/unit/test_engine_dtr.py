@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from engine_helpers import at, connect, one_modem, quiet_at, two_modems
 
-from emulator.engine import OUTPUT_LIMIT
-from emulator.line import CallerId
-from emulator.trace import TraceRecord
+from emulator.core.engine import OUTPUT_LIMIT
+from emulator.core.tracerecord import TraceRecord
+from emulator.network.subscriberline import CallerId
 
 OK = b"\r\nOK\r\n"
 

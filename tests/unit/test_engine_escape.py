@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from engine_helpers import at, connect, quiet_at, two_modems
 
-from emulator.engine import ModemEngine
-from emulator.sim import Sim
+from emulator.core.engine import ModemEngine
+from emulator.network.sim import Sim
 
 OK = b"\r\nOK\r\n"
 

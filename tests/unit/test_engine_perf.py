@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from engine_helpers import connect, two_modems
 
-from emulator.engine import OUTPUT_LIMIT, ModemEngine
-from emulator.line import Data, LineEvent
-from emulator.sim import Sim
+from emulator.core.engine import OUTPUT_LIMIT, ModemEngine
+from emulator.network.sim import Sim
+from emulator.network.subscriberline import Data, LineEvent
 
 MIB = 1 << 20
 CHUNK = 4096

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.profile import load_profile
-from emulator.results import frame_info, frame_result, gate, is_final
+from emulator.core.profile import load_profile
+from emulator.core.results import frame_info, frame_result, gate, is_final
 
 CODES = load_profile("generic").result_codes
 

@@ -8,9 +8,9 @@ from typing import get_args
 import pytest
 from transitions import MachineError
 
-from emulator.engine import ModemEngine, TimerName
-from emulator.profile import load_profile
-from emulator.states import (
+from emulator.core.engine import ModemEngine, TimerName
+from emulator.core.profile import load_profile
+from emulator.core.states import (
     STATES,
     TRANSITIONS,
     ModemState,

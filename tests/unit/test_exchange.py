@@ -8,9 +8,10 @@ from datetime import datetime
 import pytest
 from engine_helpers import RecordingPeer
 
-from emulator.exchange import Exchange
-from emulator.farend import BehaviourError
-from emulator.line import (
+from emulator.core.tracerecord import TraceRecord
+from emulator.network.exchange import Exchange
+from emulator.network.farend import BehaviourError
+from emulator.network.subscriberline import (
     Busy,
     CallerGone,
     CallerId,
@@ -22,7 +23,6 @@ from emulator.line import (
     Ringback,
     Unobtainable,
 )
-from emulator.trace import TraceRecord
 from linelab.clock import ManualClock
 from linelab.errors import LinelabError
 

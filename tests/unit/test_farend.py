@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.farend import (
+from emulator.network.farend import (
     ECHO_POLL,
     Behaviour,
     BehaviourError,
@@ -17,7 +17,7 @@ from emulator.farend import (
     parse_behaviour,
     validate_for_caller,
 )
-from emulator.line import (
+from emulator.network.subscriberline import (
     CallerGone,
     CallerId,
     CarrierLost,

@@ -1,4 +1,4 @@
-"""emulator.host: modems and the exchange driven by one asyncio loop.
+"""emulator.transports.host: modems and the exchange driven by one asyncio loop.
 
 Most tests run the host on a `linelab.vtime` virtual-time loop, so ringing and S7
 waits take no wall time; one runs it in a service thread on real time.
@@ -14,8 +14,8 @@ from typing import TypeVar
 
 import pytest
 
-from emulator.engine import Signals
-from emulator.host import HostedModem, ModemHost
+from emulator.core.engine import Signals
+from emulator.transports.host import HostedModem, ModemHost
 from linelab.clock import LoopClock
 from linelab.vtime import VirtualTime
 

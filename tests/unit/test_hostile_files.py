@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.farend import BehaviourError, parse_behaviour
-from emulator.profile import load_profile, parse_profile
+from emulator.core.profile import load_profile, parse_profile
+from emulator.network.farend import BehaviourError, parse_behaviour
 from linelab.errors import SpecError
 from linelab.specfile import MAX_BYTES, load_spec, parse_spec
 from scenarios.cli import main

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.engine import ModemEngine
-from emulator.sim import Sim
+from emulator.core.engine import ModemEngine
+from emulator.network.sim import Sim
 from linelab.clock import ManualClock
 from tapi.constants import (
     LINECALLPARTYID_ADDRESS,
@@ -540,7 +540,7 @@ def test_arbitrary_modem_output_never_raises(chunks: list[bytes], start: str) ->
 
 
 class Wired:
-    """A ModemDialogue driving an emulated modem inside `emulator.sim.Sim`."""
+    """A ModemDialogue driving an emulated modem inside `emulator.network.sim.Sim`."""
 
     def __init__(self, sim: Sim, modem: ModemEngine, settings: ModemSettings) -> None:
         self.sim = sim

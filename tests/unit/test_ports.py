@@ -1,4 +1,4 @@
-"""emulator.ports: the pyvirtualserialports-compatible hub, on real ptys.
+"""emulator.transports.ports: the pyvirtualserialports-compatible hub, on real ptys.
 
 Every wait is an event wait with a deadline (poll on the slave fds, thread joins,
 pyserial's total read time-out): nothing sleeps to synchronise.
@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import serial
 
-from emulator import ports as ports_module
-from emulator.ports import VirtualSerialPortException, VirtualSerialPorts
+from emulator.transports import ports as ports_module
+from emulator.transports.ports import VirtualSerialPortException, VirtualSerialPorts
 
 DEADLINE = 10.0  # seconds; only reached when something is broken
 LINELAB = str(Path(sys.executable).with_name("linelab"))
@@ -410,7 +410,7 @@ def test_cli_rejects_zero_ports() -> None:
 
 def test_python_dash_m_matches_the_upstream_cli() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "emulator.ports", "--help"],
+        [sys.executable, "-m", "emulator.transports.ports", "--help"],
         capture_output=True,
         timeout=DEADLINE,
         text=True,

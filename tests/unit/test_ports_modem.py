@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from emulator.engine import Signals
-from emulator.host import ModemHost
-from emulator.line import CallerId
-from emulator.ports import HubModem, VirtualSerialPortException, VirtualSerialPorts
-from emulator.vmodem import default_host
+from emulator.core.engine import Signals
+from emulator.network.subscriberline import CallerId
+from emulator.transports.host import ModemHost
+from emulator.transports.ports import HubModem, VirtualSerialPortException, VirtualSerialPorts
+from emulator.transports.vmodem import default_host
 from linelab.errors import LinelabError
 
 DEADLINE = 10.0  # seconds; only reached when something is broken

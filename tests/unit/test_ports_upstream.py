@@ -23,10 +23,10 @@
 # OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 # SOFTWARE.
 #
-# linelab: copied verbatim to check that emulator.ports is a drop-in for
+# linelab: copied verbatim to check that emulator.transports.ports is a drop-in for
 # virtualserialports. The only change is the two import lines, which now import
-# emulator.ports under the upstream names. The CLI tests run the module's file
-# (`python emulator/ports.py ...`), which emulator.ports supports as upstream does.
+# emulator.transports.ports under the upstream names. The CLI tests run the module's file
+# (`python emulator/transports/ports.py ...`), which emulator.transports.ports supports as upstream does.
 # Upstream's own time-outs (signal.alarm, select/communicate time-outs) are kept.
 #
 # --- upstream file follows ---
@@ -41,8 +41,8 @@ import sys
 import tty
 import unittest
 
-import emulator.ports as virtualserialports
-from emulator.ports import VirtualSerialPorts, VirtualSerialPortException
+import emulator.transports.ports as virtualserialports
+from emulator.transports.ports import VirtualSerialPorts, VirtualSerialPortException
 
 
 # Most people would use PySerial to communicate with the ports, however this

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.profile import (
+from emulator.core.profile import (
     BASIC_RESULTS,
     DEFAULT_PROFILE,
     REQUIRED_REGISTERS,

@@ -55,7 +55,7 @@ def test_cli_runs_selftest(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_render_shows_data_without_line_ends() -> None:
-    from emulator.trace import TraceRecord
+    from emulator.core.tracerecord import TraceRecord
 
     records = [
         TraceRecord(0.0, "A", "dte>modem", b"AT\r"),

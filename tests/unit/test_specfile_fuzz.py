@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.profile import parse_profile
+from emulator.core.profile import parse_profile
 from linelab.errors import SpecError
 from linelab.specfile import Spec, load_spec, parse_spec
 from tapi.config import parse_lines

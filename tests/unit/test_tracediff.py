@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.trace import TraceRecord as R
+from emulator.core.tracerecord import TraceRecord as R
 from emulator.tracediff import compare, events, summary
 from emulator.transcript import read_transcript, write_transcript
 from scenarios.cli import main

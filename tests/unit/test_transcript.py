@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.trace import TraceRecord
+from emulator.core.tracerecord import TraceRecord
 from emulator.transcript import (
     TranscriptWriter,
     dumps_record,

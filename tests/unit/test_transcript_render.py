@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from emulator.commands.trace import follow_lines, render, use_colour
-from emulator.trace import TraceRecord as R
+from emulator.core.tracerecord import TraceRecord as R
 from emulator.transcript import TranscriptWriter, read_transcript, write_transcript
 from scenarios.cli import main
 

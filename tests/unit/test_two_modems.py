@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from engine_helpers import at, connect, profile, quiet_at, two_modems
 
-from emulator.line import CallerId
+from emulator.network.subscriberline import CallerId
 
 OK = b"\r\nOK\r\n"
 NO_CARRIER = b"\r\nNO CARRIER\r\n"
@@ -162,7 +162,7 @@ def test_far_end_answers_after_delay_at_capped_rate() -> None:
 
 def test_rate_is_the_highest_both_support() -> None:
     slow = profile(rates=(300, 1200, 2400))
-    sim = __import__("emulator.sim", fromlist=["Sim"]).Sim()
+    sim = __import__("emulator.network.sim", fromlist=["Sim"]).Sim()
     a = sim.add_modem("A", "1001")
     b = sim.add_modem("B", "1002", slow)
     quiet_at(sim, b, "ATS0=1")

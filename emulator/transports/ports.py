@@ -4,7 +4,7 @@
 every other port (and back to the sender too with ``loopback``). The class,
 constructor, lifecycle (`open`, `start`, `stop`, `close`, `process`), the `ports`
 list, the context manager that returns that list, `VirtualSerialPortException`,
-`not_opened`, `run()`, `main()` and the command line (`python -m emulator.ports
+`not_opened`, `run()`, `main()` and the command line (`python -m emulator.transports.ports
 [-l] [-d] N`, also `linelab ports`) behave as in the `virtualserialports` module, so
 code written against it only changes its import line.
 
@@ -28,27 +28,17 @@ What differs, on purpose (docs/ports.md):
   client has one of the hub's ptys open and has not set output speed B0. The hub
   then learns of clients from inotify opens and closes of the slaves and of B0 from
   the masters in packet mode (TIOCPKT_IOCTL with EXTPROC: `linelab.dtrwatch`, as
-  `emulator.pty`), and a
+  `emulator.transports.pty`), and a
   port with no client is sent nothing and flushed, so no client reads what was
   written for the one before.
 
 This module only uses the standard library plus `linelab` (errors, the shared DTR
 watcher and inotify; `add_modem` imports the emulator when called), so that it also
 runs as a file (``python
-emulator/ports.py 2``), as the upstream tests do.
+emulator/transports/ports.py 2``), as the upstream tests do.
 """
 
 from __future__ import annotations
-
-import sys
-
-if __name__ == "__main__" and not __package__:
-    # Run as a file: its directory is sys.path[0], where sibling modules (emulator's
-    # own, e.g. trace.py) would shadow the standard library.
-    import os as _os
-
-    _here = _os.path.dirname(_os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if _os.path.abspath(p or ".") != _here]
 
 import argparse
 import contextlib
@@ -58,6 +48,7 @@ import itertools
 import os
 import selectors
 import signal
+import sys
 import termios
 import threading
 import tty
@@ -69,8 +60,8 @@ from linelab.errors import LinelabError
 
 if TYPE_CHECKING:
     # Imported where used: only hubs with a modem need them (keep `--help` start-up lean).
-    from emulator.engine import Signals
-    from emulator.host import HostedModem, ModemHost
+    from emulator.core.engine import Signals
+    from emulator.transports.host import HostedModem, ModemHost
     from linelab.dtrwatch import DtrWatcher
     from linelab.inotify import Event, Inotify
 
@@ -278,7 +269,7 @@ class HubModem:
     `INPUT_LIMIT`, the `room()` the hub sees, fed to the modem no faster than its
     `dte_room()`), and modem output is pulled only while the hub holds less than
     `OUTPUT_LIMIT` of it. Nothing is dropped: a full buffer stops the side that fills
-    it. As a `emulator.host.ModemPort` it is attached to the modem while a client has
+    it. As a `emulator.transports.host.ModemPort` it is attached to the modem while a client has
     one of the hub's ptys open.
     """
 
@@ -603,7 +594,7 @@ class VirtualSerialPorts:
         input, and its output goes to every pty (see docs/ports.md).
 
         The modem lives on `host` (default: the process's default host,
-        `emulator.vmodem.default_host()`), on that host's exchange, so it can call and
+        `emulator.transports.vmodem.default_host()`), on that host's exchange, so it can call and
         be called by number. `number` None takes the next free one from 1001. Its DTR
         is on while a client has one of the hub's ptys open and has not set output
         speed B0; while no client has any open, DTR is off and its output is
@@ -613,7 +604,7 @@ class VirtualSerialPorts:
         if self.running:
             raise VirtualSerialPortException("stop the hub before adding a modem")
         if host is None:
-            from emulator.vmodem import default_host
+            from emulator.transports.vmodem import default_host
 
             host = default_host()
         modem = host.add_modem(name or f"ports-{next(_modem_ids)}", number, profile)

@@ -65,8 +65,8 @@ import termios
 from collections.abc import Callable
 from pathlib import Path
 
-from emulator.engine import Signals
-from emulator.host import HostedModem, ModemHost
+from emulator.core.engine import Signals
+from emulator.transports.host import HostedModem, ModemHost
 from linelab.dtrwatch import DtrWatcher, make_raw
 from linelab.inotify import IN_CLOSE, IN_IGNORED, IN_OPEN, IN_Q_OVERFLOW, Event, Inotify
 
@@ -86,7 +86,7 @@ class PtyError(OSError):
 
 
 class PtyPort:
-    """One pty in front of one `HostedModem` (a `emulator.host.ModemPort`).
+    """One pty in front of one `HostedModem` (a `emulator.transports.host.ModemPort`).
 
     ``PtyPort(modem, link="/tmp/modemA")`` creates the pty at once and points `link`
     at its slave (replacing whatever symlink is there: deciding whether that is allowed

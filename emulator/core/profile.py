@@ -11,7 +11,7 @@ rates, the command-buffer size, strict or lenient handling of unknown commands, 
 A profile may start from another with ``base: <bundled name>``: mappings (identity,
 info, registers, result_codes, defaults) are merged entry by entry, everything else
 (rates, fclass, ring_cadence, scalars) is replaced as a whole. The bundled profiles
-live in ``emulator/profiles/<name>.yaml``.
+live in ``emulator/core/profiles/<name>.yaml``.
 """
 
 from __future__ import annotations

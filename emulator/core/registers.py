@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from emulator.profile import DEFAULT_RANGES, Profile
+from emulator.core.profile import DEFAULT_RANGES, Profile
 
 # Registers the modem uses for timing and control; named so that engine code reads
 # like the manuals.

@@ -106,13 +106,13 @@ def diagram_document() -> str:
     """The full text of docs/modem-states.md."""
     return (
         "# Modem states\n\n"
-        "Generated from `emulator/states.py` (`TRANSITIONS`) by `tools/gen_diagrams.py`;"
+        "Generated from `emulator/core/states.py` (`TRANSITIONS`) by `tools/gen_diagrams.py`;"
         " do not edit by hand.\n\n"
         "```mermaid\n" + mermaid() + "```\n" + _TIMING
     )
 
 
-# Figures from emulator.engine (a unit test checks that they agree).
+# Figures from emulator.core.engine (a unit test checks that they agree).
 _TIMING = """
 ## Ringing and caller ID
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from emulator.line import (
+from emulator.network.subscriberline import (
     Busy,
     CallerGone,
     CarrierLost,

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from emulator.engine import ModemEngine
-from emulator.exchange import Exchange
-from emulator.profile import Profile, load_profile
-from emulator.trace import TraceRecord
+from emulator.core.engine import ModemEngine
+from emulator.core.profile import Profile, load_profile
+from emulator.core.tracerecord import TraceRecord
+from emulator.network.exchange import Exchange
 from linelab.clock import ManualClock
 
 DEFAULT_START = datetime(2026, 3, 21, 14, 5)

@@ -19,7 +19,7 @@ listener callback. Time is read only from the injected clock, so the same engine
 minutes of ringing in microseconds under `ManualClock`.
 
 Which *state* the modem is in (command, dialing, ringing, answering, online,
-online_command, carrier_lost) is declared as a table in `emulator.states` (states are
+online_command, carrier_lost) is declared as a table in `emulator.core.states` (states are
 `ModemState` members); this module only fires triggers. Each timer (`TimerName`) runs
 the action `_timer_actions` names for it. Per-byte work is plain code, chosen by the
 current state:
@@ -27,7 +27,7 @@ current state:
 - In command-like states (command, ringing, online_command) each byte goes through
   `LineAssembler` (finds "AT", handles S5 editing and "A/"); a finished line is split
   into commands by `split_commands` and run by `_run_line`, which stops at the first
-  failing command. Information text is framed by `emulator.results` as each command
+  failing command. Information text is framed by `emulator.core.results` as each command
   produces it; the single final result (OK or ERROR) comes last. ATD, ATA and ATO
   defer their final result to the call's outcome.
 - While dialing or answering, any byte from the DTE aborts the call (NO CARRIER), as
@@ -57,13 +57,13 @@ every timer that is due, earliest first.
 Calls: ATD waits S6 before blind dialling (X0, X1, X3) or checks for dial tone (X2,
 X4: NO DIALTONE after S6 without one), spends the dial string's pauses (`,` S8,
 `!` flash, digit time), then hands the digits to the exchange and waits S7 for
-carrier. The exchange's events decide the outcome; `emulator.results.gate` turns it
+carrier. The exchange's events decide the outcome; `emulator.core.results.gate` turns it
 into what the X level allows. Incoming calls ring on the profile's cadence (RI on
 during each burst); S0 answers `AUTO_ANSWER_DELAY` (50 ms) after the S0-th RING
 (so RI is seen on for that burst too) unless DTR is off under &D2.
 
 Caller ID is sent by the network in the silence after the first ring burst, so the
-modem prints it (+VCID=1 formatted, 2 hex, from `emulator.callerid`) after the first
+modem prints it (+VCID=1 formatted, 2 hex, from `emulator.network.callerid`) after the first
 RING and before the second: `caller_id_delay()` after the first RING starts, i.e.
 the burst, 0.5 s of silence and the FSK time of the message (about 3.1 s for a named
 caller on the default cadence). It is only sent while the line is on hook: with
@@ -74,7 +74,7 @@ caller ID before auto-answer.
 Back-pressure: in data mode `dte_room()` is the far end's `send_room()` less the
 pluses held for a candidate escape (which grows when the *far* DTE reads, without
 this engine's listener firing: drivers re-check room after any read, as `Sim` and
-`emulator.host` do), and `rx_room()` is what is left of `OUTPUT_LIMIT` (64 KiB) in
+`emulator.transports.host` do), and `rx_room()` is what is left of `OUTPUT_LIMIT` (64 KiB) in
 our DTE output buffer, so a driver that honours `dte_room()` never makes the far
 end's buffer exceed 64 KiB. Peer data is never dropped: if a driver ignores
 back-pressure the buffer grows past the bound.
@@ -93,8 +93,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from emulator import callerid
-from emulator.commandline import (
+from emulator.core.commandline import (
     DIGITS,
     Command,
     LineAssembler,
@@ -103,22 +102,8 @@ from emulator.commandline import (
     parse_dial,
     split_commands,
 )
-from emulator.line import (
-    Busy,
-    CallerGone,
-    CallerId,
-    CarrierLost,
-    Connected,
-    Data,
-    IncomingCall,
-    Line,
-    LineEvent,
-    RemoteHangup,
-    Ringback,
-    Unobtainable,
-)
-from emulator.profile import Profile
-from emulator.registers import (
+from emulator.core.profile import Profile
+from emulator.core.registers import (
     S_AUTO_ANSWER,
     S_BLIND_WAIT,
     S_CARRIER_WAIT,
@@ -134,8 +119,8 @@ from emulator.registers import (
     S_RING_COUNT,
     Registers,
 )
-from emulator.results import frame_info, frame_result, gate
-from emulator.states import (
+from emulator.core.results import frame_info, frame_result, gate
+from emulator.core.states import (
     ANSWERING,
     CARRIER_LOST,
     COMMAND,
@@ -146,7 +131,22 @@ from emulator.states import (
     ModemState,
     ModemStates,
 )
-from emulator.trace import TraceKind, TraceRecord, TraceSink
+from emulator.core.tracerecord import TraceKind, TraceRecord, TraceSink
+from emulator.network import callerid
+from emulator.network.subscriberline import (
+    Busy,
+    CallerGone,
+    CallerId,
+    CarrierLost,
+    Connected,
+    Data,
+    IncomingCall,
+    Line,
+    LineEvent,
+    RemoteHangup,
+    Ringback,
+    Unobtainable,
+)
 from linelab.clock import Clock, wall_time
 
 # States in which DTE bytes are AT command lines.
@@ -215,7 +215,7 @@ _Outcome = str | _Deferred | None
 
 
 class ModemEngine:
-    """One virtual V.250 modem (implements `emulator.line.LinePeer`)."""
+    """One virtual V.250 modem (implements `emulator.network.subscriberline.LinePeer`)."""
 
     OUTPUT_LIMIT = OUTPUT_LIMIT
 
@@ -286,7 +286,7 @@ class ModemEngine:
 
     @property
     def state(self) -> ModemState:
-        """The current state name (see emulator.states)."""
+        """The current state name (see emulator.core.states)."""
         return self._states.state
 
     @property

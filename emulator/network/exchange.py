@@ -2,7 +2,7 @@
 
 Every modem (or scripted far end) is a `LinePeer` attached to a numbered line. A line
 asks the exchange to dial, answer, hang up, send data or drop carrier; the exchange
-answers with `emulator.line` events. Events are never delivered from inside the
+answers with `emulator.network.subscriberline` events. Events are never delivered from inside the
 request that caused them: they are queued (in order) and delivered by `tick()`, which
 a driver calls once `next_deadline()` has passed (the queue makes that "now"). That
 keeps every peer free of re-entrant calls, and keeps data in order with the hang-up
@@ -31,9 +31,10 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from emulator.callerid import check_caller
-from emulator.farend import Behaviour, ScriptedEnd, as_behaviour, validate_for_caller
-from emulator.line import (
+from emulator.core.tracerecord import TraceRecord, TraceSink
+from emulator.network.callerid import check_caller
+from emulator.network.farend import Behaviour, ScriptedEnd, as_behaviour, validate_for_caller
+from emulator.network.subscriberline import (
     UNASSIGNED_TONES,
     Busy,
     CallerGone,
@@ -48,7 +49,6 @@ from emulator.line import (
     Ringback,
     Unobtainable,
 )
-from emulator.trace import TraceRecord, TraceSink
 from linelab.clock import Clock
 from linelab.errors import LinelabError
 
@@ -229,7 +229,7 @@ class _Call:
 
 @dataclass(eq=False)
 class ExchangeLine:
-    """One line on the exchange (implements `emulator.line.Line`)."""
+    """One line on the exchange (implements `emulator.network.subscriberline.Line`)."""
 
     exchange: Exchange
     number: str

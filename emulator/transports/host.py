@@ -48,7 +48,7 @@ A transport attaches one `ModemPort` (a protocol: three callbacks) to a `HostedM
     Callables run (soon, on the loop thread) after a `detach()` leaves the modem free:
     a transport whose client came while another transport had the modem (a pty
     opened during an RFC 2217 session) takes it over then.
-``modem.signals`` (`emulator.engine.Signals`: dcd, ri, dsr, cts) and ``modem.dtr``
+``modem.signals`` (`emulator.core.engine.Signals`: dcd, ri, dsr, cts) and ``modem.dtr``
     Current state. Changes reach ``port.signals_changed(signals)`` and every callback
     registered with ``modem.watch_signals(cb)`` (returns a function that unregisters).
 
@@ -66,10 +66,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from emulator.engine import ModemEngine, Signals
-from emulator.exchange import Exchange, ExchangeLine
-from emulator.profile import DEFAULT_PROFILE, Profile, load_profile
-from emulator.trace import TraceSink
+from emulator.core.engine import ModemEngine, Signals
+from emulator.core.profile import DEFAULT_PROFILE, Profile, load_profile
+from emulator.core.tracerecord import TraceSink
+from emulator.network.exchange import Exchange, ExchangeLine
 from linelab.clock import Clock, LoopClock
 
 log = logging.getLogger(__name__)

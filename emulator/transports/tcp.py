@@ -16,7 +16,7 @@ connection after the data sent before it. Back-pressure holds in both directions
 modem is told to wait while the socket's send buffer is full, and reading from the
 socket pauses while the modem has no room, so nothing is dropped.
 
-Everything here runs on the host's event loop (`emulator.host.ModemHost`).
+Everything here runs on the host's event loop (`emulator.transports.host.ModemHost`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ import logging
 import re
 from typing import Any, cast
 
-from emulator.host import ModemHost
-from emulator.line import (
+from emulator.network.subscriberline import (
     Busy,
     CallerGone,
     CallerId,
@@ -41,6 +40,7 @@ from emulator.line import (
     Ringback,
     Unobtainable,
 )
+from emulator.transports.host import ModemHost
 from linelab.errors import LinelabError
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class _Bridge(asyncio.Protocol):
 
     def __init__(self, host: ModemHost) -> None:
         self.host = host
-        self.line: Any = None  # emulator.exchange.ExchangeLine, once known
+        self.line: Any = None  # emulator.network.exchange.ExchangeLine, once known
         self.transport: asyncio.Transport | None = None
         self.connected = False  # the call is connected: data may flow
         self.ended = False

@@ -42,11 +42,11 @@ the same connection, by the status lines of a ``watch`` (so no change is missed
 between placing the call and watching it).
 
 ``state`` is ``dialing``, ``ringing``, ``answered`` or ``ended``; ``outcome`` (once
-ended) is one of `emulator.exchange.PlacedCall.OUTCOMES`.
+ended) is one of `emulator.network.exchange.PlacedCall.OUTCOMES`.
 
 ``to`` is a LINK path (matched after `os.path.abspath`), a modem name or a number;
 ``from`` is a number, ``P`` (private) or ``O`` (out of area); ``then`` is a far-end
-behaviour for the caller once the modem answers (`emulator.farend`). Every request is
+behaviour for the caller once the modem answers (`emulator.network.farend`). Every request is
 handled on the host's loop, so the exchange is only ever touched from its own thread.
 """
 
@@ -67,10 +67,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from emulator.exchange import PlacedCall
-from emulator.farend import validate_for_caller
-from emulator.host import ModemHost
-from emulator.line import CallerId
+from emulator.network.exchange import PlacedCall
+from emulator.network.farend import validate_for_caller
+from emulator.network.subscriberline import CallerId
+from emulator.transports.host import ModemHost
 from linelab.errors import LinelabError
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class CallPlacer(Protocol):
 
 class CallTracker(Protocol):
     """What an exchange offers beyond `CallPlacer` to follow its placed calls
-    (`emulator.exchange.Exchange`)."""
+    (`emulator.network.exchange.Exchange`)."""
 
     def place_call(
         self,

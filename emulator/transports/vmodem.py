@@ -8,7 +8,7 @@ code opens a modem on the process's default exchange::
 
 How it is built
 ===============
-The modems live on a `ModemHost` (`emulator.host`). `default_host()` is the process's
+The modems live on a `ModemHost` (`emulator.transports.host`). `default_host()` is the process's
 host: the one given to `set_default_host()` (a scenario run puts its own there, so the
 modems share its loop and clock), else one started on first use in a daemon service
 thread (`ModemHost.start_in_thread()`), on real time. ``LINELAB_TRACE=FILE`` in the
@@ -66,9 +66,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from serial import PortNotOpenError, SerialBase, SerialException
 
-from emulator.engine import Signals
-from emulator.host import HostedModem, ModemHost
-from emulator.profile import load_profile
+from emulator.core.engine import Signals
+from emulator.core.profile import load_profile
+from emulator.transports.host import HostedModem, ModemHost
 from linelab.errors import LinelabError
 from linelab.serialpipe import SerialPipe
 from linelab.vtime import RealTime, TimeSource

@@ -49,9 +49,9 @@ from typing import Any, NamedTuple, cast
 
 from serial import rfc2217 as _rfc
 
-from emulator.engine import Signals
-from emulator.host import HostedModem
-from emulator.sockowner import loopback_peer_uid
+from emulator.core.engine import Signals
+from emulator.transports.host import HostedModem
+from emulator.transports.sockowner import loopback_peer_uid
 from linelab.errors import LinelabError
 
 log = logging.getLogger(__name__)
@@ -297,7 +297,7 @@ async def start_rfc2217_server(
     LinelabError when the port is in use or the address cannot be bound.
 
     Only connections from our own uid over loopback are accepted (the uid is read from
-    the kernel's socket table, `emulator.sockowner`); `any_user` accepts anyone who
+    the kernel's socket table, `emulator.transports.sockowner`); `any_user` accepts anyone who
     can reach the port, other local users and other hosts included."""
     loop = asyncio.get_running_loop()
     if loop is not modem.host.loop:

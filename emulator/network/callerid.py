@@ -29,7 +29,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from emulator.line import CallerId
+from emulator.network.subscriberline import CallerId
 from linelab.errors import LinelabError
 
 SDMF_TYPE = 0x04
