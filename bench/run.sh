@@ -78,6 +78,7 @@ run engine_throughput engine_throughput.py "${QUICK[@]}" --json out/engine_throu
 run modem_latency modem_latency.py "${QUICK[@]}" --json out/modem_latency.json
 run modem_throughput modem_throughput.py "${QUICK[@]}" --json out/modem_throughput.json
 run tapi_stack tapi_stack.py "${QUICK[@]}" --json out/tapi_stack.json
+run state_machine state_machine.py "${QUICK[@]}" --json out/state_machine.json
 run virtual_time virtual_time.py "${QUICK[@]}" --json out/virtual_time.json
 # bench/ports_burst.py belongs to the ports work; run it when present, same conventions.
 # Bounded by PORTS_BURST_TIMEOUT seconds (default 600) so a hang cannot stall the run.
