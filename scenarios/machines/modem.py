@@ -48,7 +48,7 @@ class ModemModel:
         self.stored = self.factory.copy()
 
     def result(self, word: str) -> bytes:
-        """A result code as E/V/Q format it (V.250 §5.7)."""
+        """A result code as E/V/Q format it (V.250 result code formats)."""
         v = self.active.values
         if v["Q"]:
             return b""

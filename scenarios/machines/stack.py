@@ -323,7 +323,7 @@ class StackMachine(RuleBasedStateMachine):
     def _answered(self, app: int, rid: int, result: int) -> None:
         r = self.model.requests.get(rid)
         if r is None:
-            return  # a request of the core's own (tapi.md 6.2) or of another machine
+            return  # a request of the core's own (docs/rules.md §6.2)
         if r.answered is not None:
             if r.answered != result:
                 raise InvariantFailure("§6.1", f"request {rid} answered twice")
