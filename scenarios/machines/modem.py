@@ -1,12 +1,13 @@
 """The modem machine: the AT engine beside a reference model of it.
 
-A `RuleBasedStateMachine` over one `emulator.engine.ModemEngine` on an `emulator.sim.Sim`
-(sans-I/O, virtual time: a dial and an S7 wait take microseconds). The model holds what
-the engine should: S0, S7 and S10, the stored profile (&W, Z, &F), echo (E), verbosity
-(V), quiet mode (Q), &D, and the command / online / online-command state. Rules type
-commands, out-of-range values, the escape sequence, ATO, ATH, drop DTR under each &D,
-dial a far end that answers, lose the carrier; each rule checks the bytes the engine
-gave its DTE against what the model predicts, and the invariants compare the state.
+A `RuleBasedStateMachine` over one `emulator.core.engine.ModemEngine` on an
+`emulator.network.sim.Sim` (sans-I/O, virtual time: a dial and an S7 wait take
+microseconds). The model holds what the engine should: S0, S7 and S10, the stored
+profile (&W, Z, &F), echo (E), verbosity (V), quiet mode (Q), &D, and the command /
+online / online-command state. Rules type commands, out-of-range values, the escape
+sequence, ATO, ATH, drop DTR under each &D, dial a far end that answers, lose the
+carrier; each rule checks the bytes the engine gave its DTE against what the model
+predicts, and the invariants compare the state.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from emulator.profile import Profile as ModemProfile
-from emulator.profile import load_profile
-from emulator.sim import Sim
+from emulator.core.profile import Profile as ModemProfile
+from emulator.core.profile import load_profile
+from emulator.network.sim import Sim
 
 ANSWER = "5550003"
 REGISTERS = {0: (0, 255), 7: (1, 255), 10: (1, 255)}
