@@ -17,7 +17,6 @@ to talk to; 130 interrupted (the call is hung up).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from typing import Any
 
@@ -179,10 +178,28 @@ def run(args: argparse.Namespace) -> int:
                 print(_ending(status, answered))
                 return 0 if answered else 1
     except KeyboardInterrupt:
-        if call_id is not None:
-            with contextlib.suppress(ControlError):
-                request(path, {"op": "cancel", "call": call_id})
-        print("cancelled: hung up", flush=True)
+        # Before the call's number has come back, cancel by modem (only calls that
+        # `linelab call` placed can be cancelled, so nothing else is touched).
+        cancel = (
+            {"op": "cancel", "call": call_id}
+            if call_id is not None
+            else {
+                "op": "cancel",
+                "to": args.link,
+            }
+        )
+        try:
+            answer = request(path, cancel)
+        except ControlError as exc:
+            answer = {"ok": False, "error": str(exc)}
+        if answer.get("ok"):
+            print("cancelled: hung up", flush=True)
+        else:
+            print(
+                f"interrupted; the call may still be going ({answer.get('error')}): "
+                f"`linelab call {args.link} --cancel` hangs up",
+                flush=True,
+            )
         return 130
     raise ControlError("the modem process stopped reporting the call")
 
