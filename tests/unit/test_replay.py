@@ -88,7 +88,7 @@ def replay(trace: Path, link: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     line = proc.stdout.readline()
     assert line.startswith(f"READY link={link} pty=/dev/pts/"), line + proc.stderr.read()
     return proc
@@ -103,9 +103,12 @@ def test_replay_a_recorded_call_on_a_pty(tmp_path: Path) -> None:
     try:
         fd = os.open(link, os.O_RDWR | os.O_NOCTTY)
         try:
-            mine = [r for r in records if r.modem == "A"]
-            sent = b"".join(bytes(r.data) for r in mine if r.kind == "dte>modem")
-            answered = b"".join(bytes(r.data) for r in mine if r.kind == "modem>dte")
+            mine = [r.data for r in records if r.modem == "A"]
+            kinds = [r.kind for r in records if r.modem == "A"]
+            sent = b"".join(d for d, k in zip(mine, kinds, strict=True) if k == "dte>modem"
+                            and isinstance(d, bytes))  # fmt: skip
+            answered = b"".join(d for d, k in zip(mine, kinds, strict=True) if k == "modem>dte"
+                                and isinstance(d, bytes))  # fmt: skip
             os.write(fd, sent)  # all at once: the replay matches a stream
             got = b""
             while len(got) < len(answered):
