@@ -23,7 +23,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from emulator.trace import TraceRecord
+from emulator.core.tracerecord import TraceRecord
 from emulator.transcript import escape_bytes
 from linelab.errors import LinelabError
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from emulator.core.tracerecord import TraceRecord as R
 from emulator.replay import Replayer, modems_in, steps_of
-from emulator.trace import TraceRecord as R
 from emulator.transcript import read_transcript, write_transcript
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "transcripts"
