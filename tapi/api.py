@@ -7,14 +7,19 @@ default to `OUT` (one big enough is allocated); output-only pointers are left ou
 may be passed as ``lpX=None`` to model a NULL pointer; the result is the C return value
 (0, a negative LINEERR_*, or a positive request ID), or, for a function with outputs, a
 fixed-length tuple ``(rc, out1, out2, …)`` with None outputs on failure. Each function
-here is `tapi.Stack`'s method of the same name, called on `get_default_stack()`.
+here is `tapi.Stack`'s method of the same name, called on `get_default_stack()`, or,
+when the configuration selects a telephony server (``LINELAB_TAPI=server[:SOCKET]`` or
+``server.socket`` in the line config; docs/server.md), on this process's
+`tapi.server.client.ServerStack`.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from tapi.stack import Stack, get_default_stack
 
@@ -22,9 +27,42 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+_selection_lock = threading.Lock()
+_selected: list[Any] = []  # [] not decided yet; [None] in process; [ServerStack]
+
+
+def selected_server() -> Any:
+    """This process's `ServerStack` when the configuration selects a telephony server,
+    else None (decided once, on the first flat call)."""
+    with _selection_lock:
+        if not _selected:
+            from linelab.errors import LinelabError
+            from tapi.config import server_socket
+
+            try:
+                path = server_socket()
+            except LinelabError as exc:  # the in-process stack reports the bad file
+                logging.getLogger("tapi").error("line configuration: %s", exc)
+                path = None
+            if path is None:
+                _selected.append(None)
+            else:
+                from tapi.server.client import ServerStack
+                from tapi.server.server import default_socket_path
+
+                _selected.append(ServerStack(path or default_socket_path(create=False)))
+        return _selected[0]
+
+
 def _flat(method: Callable[Concatenate[Stack, P], R]) -> Callable[P, R]:
+    name = method.__name__
+
     @functools.wraps(method)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        server = selected_server()
+        if server is not None:
+            result: R = getattr(server, name)(*args, **kwargs)
+            return result
         return method(get_default_stack(), *args, **kwargs)
 
     return call

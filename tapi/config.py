@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "linelab.default_lines"
 ENV_VAR = "LINELAB_CONFIG"
+#: ``server[:SOCKET]`` sends the flat API to a telephony server (docs/server.md).
+TAPI_ENV_VAR = "LINELAB_TAPI"
 
 _DIAL_OPTIONS = {
     "dialtone": C.LINEDEVCAPFLAGS_DIALDIALTONE,
@@ -167,12 +169,40 @@ def _line(entry: SpecMap, index: int) -> LineConfig:
 def _lines(root: SpecMap) -> list[LineConfig]:
     items = root.items("lines")
     configs = [_line(item.as_map(), i) for i, item in enumerate(items)]
+    _server(root)
     root.reject_unknown()
     names = [c.name for c in configs]
     for i, name in enumerate(names):
         if name in names[:i]:
             raise items[i].error(f"duplicate line name {name!r}")
     return configs
+
+
+def _server(root: SpecMap) -> str | None:
+    """The optional ``server: {socket: PATH}`` section: use a telephony server."""
+    section = root.mapping("server", None)
+    if section is None:
+        return None
+    socket: str | None = section.text("socket", None)
+    section.reject_unknown()
+    return socket
+
+
+def server_socket(path: str | Path | None = None) -> str | None:
+    """The telephony server this process's flat API goes to, or None for in-process
+    (docs/server.md): ``LINELAB_TAPI=server[:SOCKET]`` (``inprocess`` forces in-process),
+    else ``server.socket`` in the line config. ``""`` means the default socket."""
+    env = os.environ.get(TAPI_ENV_VAR, "")
+    if env == "server":
+        return ""
+    if env.startswith("server:"):
+        return env[len("server:") :]
+    if env:
+        return None
+    found = find_config(path)
+    if found is None or not found.exists():
+        return None
+    return _server(load_spec(found, kind="line config").root)
 
 
 def load_lines(path: str | Path) -> list[LineConfig]:

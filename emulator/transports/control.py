@@ -60,8 +60,6 @@ import os
 import re
 import socket
 import stat
-import struct
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +69,13 @@ from emulator.network.exchange import PlacedCall
 from emulator.network.farend import validate_for_caller
 from emulator.network.subscriberline import CallerId
 from emulator.transports.host import ModemHost
+from linelab import rundir
 from linelab.errors import LinelabError
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST = 64 * 1024
 NUMBER = re.compile(r"[0-9*#+]{1,32}")
-_UCRED = struct.Struct("3i")  # struct ucred {pid_t pid; uid_t uid; gid_t gid;}
 
 
 # How long a refused peer may take to send the request it came with (seconds).
@@ -174,27 +172,12 @@ class HostLinks:
 
 def default_control_dir(create: bool = True) -> Path:
     """Where control sockets and registry entries live (created 0700 when `create`)."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
-        path = Path(runtime) / "linelab"
-    else:
-        path = Path(tempfile.gettempdir()) / f"linelab-{os.getuid()}"
-    if create:
-        ensure_private_dir(path)
-    return path
+    return rundir.runtime_dir(create, ControlError)
 
 
 def ensure_private_dir(path: Path) -> None:
     """Create `path` mode 0700, or check an existing one is ours and private."""
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(path, 0o700)
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        raise ControlError(f"{path} is not a directory")
-    if info.st_uid != os.getuid():
-        raise ControlError(f"{path} belongs to uid {info.st_uid}, not to us ({os.getuid()})")
-    if info.st_mode & 0o077:
-        raise ControlError(f"{path} is open to other users (mode {info.st_mode & 0o777:o})")
+    rundir.ensure_private_dir(path, ControlError)
 
 
 @dataclass(frozen=True)
@@ -380,11 +363,7 @@ def _write_registry(path: Path, socket_path: str, links: Sequence[LinkInfo]) -> 
 # -- the server ----------------------------------------------------------------------
 
 
-def peer_uid(sock: socket.socket) -> int:
-    """The uid of the process at the other end of a connected Unix socket."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-    _pid, uid, _gid = _UCRED.unpack(raw)
-    return int(uid)
+peer_uid = rundir.peer_uid
 
 
 Handler = Callable[["ControlServer", dict[str, Any]], dict[str, Any]]
