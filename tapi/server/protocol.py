@@ -16,7 +16,8 @@ and, unasked, ``{"event": "ready", "hLineApp": N}`` when an app's queue becomes
 non-empty. Values are JSON values; the rest are tagged objects: ``{"$bytes": base64}``,
 ``{"$struct": "LINECALLPARAMS", "fields": {...}}`` (only the structures of
 `tapi.structs`, and only their declared fields), ``{"$out": true}`` (`tapi.OUT`), and
-``{"$tuple": [...]}`` (the 2.x out-parameter tuple), ``{"$uuid": "..."}`` (a GUID). Nothing is ever unpickled or
+``{"$tuple": [...]}`` (the 2.x out-parameter tuple) and ``{"$uuid": "..."}`` (a
+GUID). Nothing is ever unpickled or
 evaluated: a decoder builds only these types.
 """
 

@@ -76,7 +76,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 def init(client: ServerStack, name: str = "app") -> tuple[int, int]:
     params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
-    rc, h, n, v, p = client.lineInitializeEx(None, None, name, V22, params)
+    rc, h, _n, _v, p = client.lineInitializeEx(None, None, name, V22, params)
     assert rc == 0 and h is not None and p is params and p.hEvent is not None, rc
     return h, p.hEvent
 
@@ -124,7 +124,7 @@ def test_protocol_builds_only_known_types(bad: Any) -> None:
 
 def test_flat_calls_and_messages_through_the_server(served: Served) -> None:
     client = served.client()
-    h, hEvent = init(client)
+    h, _ = init(client)
     rc, caps = client.lineGetDevCaps(h, 0, V22, 0)
     assert rc == 0 and caps is not None and caps.LineName == "L0"
     rc, hLine = client.lineOpen(h, 0, V22, 0, 0, OWNER, DATAMODEM)
@@ -174,7 +174,7 @@ def test_callback_option_runs_callbacks_in_the_client(served: Served) -> None:
 def test_handles_of_another_client_are_as_if_they_never_existed(served: Served) -> None:
     a, b = served.client(), served.client()
     ha, _ = init(a, "A")
-    hb, _ = init(b, "B")
+    init(b, "B")  # B has an app of its own: still not A's
     rc, hLine = a.lineOpen(ha, 0, V22, 0, 0, OWNER, DATAMODEM)
     rid, hCall = a.lineMakeCall(hLine, "1", 0, None)
     assert rc == 0 and rid > 0
@@ -198,9 +198,9 @@ def test_a_dropped_connection_shuts_its_apps_down(served: Served) -> None:
     hm, _ = init(monitor, "monitor")
     rc, hLine = owner.lineOpen(ho, 0, V22, 0, 0, OWNER, DATAMODEM)
     assert rc == 0
-    rc, hLineM = monitor.lineOpen(hm, 0, V22, 0, 0, MONITOR, DATAMODEM)
+    rc, _hLineM = monitor.lineOpen(hm, 0, V22, 0, 0, MONITOR, DATAMODEM)
     assert rc == 0
-    rid, hCall = owner.lineMakeCall(hLine, "1", 0, None)
+    rid, _hCall = owner.lineMakeCall(hLine, "1", 0, None)
     assert rid > 0
     wait_message(monitor, hm, "LINE_APPNEWCALL")
     drain(monitor, hm)
@@ -297,7 +297,9 @@ def test_a_bad_request_disconnects_and_shuts_that_clients_apps(served: Served) -
     s.sendall(P.frame({"hello": P.HELLO, "versions": [1]}))
     assert _reply(s)["version"] == 1
     params = P.encode(LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT))
-    s.sendall(P.frame({"id": 1, "call": "lineInitializeEx", "args": [None, None, "x", V22, params]}))
+    s.sendall(
+        P.frame({"id": 1, "call": "lineInitializeEx", "args": [None, None, "x", V22, params]})
+    )
     assert _reply(s)["result"]["$tuple"][0] == 0
     assert len(served.stack.hierarchy().apps) == 1
     s.sendall(P.frame({"id": 2, "call": "__import__", "args": ["os"]}))
