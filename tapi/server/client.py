@@ -29,14 +29,27 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any
+from typing import Any, cast
 
 from tapi import constants as C
 from tapi.api import FUNCTIONS
 from tapi.core.args import OUT
 from tapi.server import protocol as P
 from tapi.stack import Stack
-from tapi.structs import LINEINITIALIZEEXPARAMS, LINEMESSAGE
+from tapi.structs import (
+    LINEADDRESSCAPS,
+    LINEADDRESSSTATUS,
+    LINECALLINFO,
+    LINECALLLIST,
+    LINECALLSTATUS,
+    LINEDEVCAPS,
+    LINEDEVSTATUS,
+    LINEEXTENSIONID,
+    LINEINITIALIZEEXPARAMS,
+    LINEMESSAGE,
+    LINEREQMAKECALL,
+    VARSTRING,
+)
 
 log = logging.getLogger(__name__)
 
@@ -403,6 +416,116 @@ class ServerStack:
                 if self._dead:
                     return C.LINEERR_SERVICE_NOT_RUNNING, None
 
+    # -- the other flat functions: sent as they are (signatures checked in `_flat`) -----
+    def lineAccept(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineAccept", args, kwargs)
+        return rc
+
+    def lineAnswer(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineAnswer", args, kwargs)
+        return rc
+
+    def lineClose(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineClose", args, kwargs)
+        return rc
+
+    def lineDeallocateCall(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineDeallocateCall", args, kwargs)
+        return rc
+
+    def lineDial(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineDial", args, kwargs)
+        return rc
+
+    def lineDrop(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineDrop", args, kwargs)
+        return rc
+
+    def lineGetAddressCaps(self, *args: Any, **kwargs: Any) -> tuple[int, LINEADDRESSCAPS | None]:
+        return cast(
+            "tuple[int, LINEADDRESSCAPS | None]", self._flat("lineGetAddressCaps", args, kwargs)
+        )
+
+    def lineGetAddressStatus(
+        self, *args: Any, **kwargs: Any
+    ) -> tuple[int, LINEADDRESSSTATUS | None]:
+        return cast(
+            "tuple[int, LINEADDRESSSTATUS | None]",
+            self._flat("lineGetAddressStatus", args, kwargs),
+        )
+
+    def lineGetCallInfo(self, *args: Any, **kwargs: Any) -> tuple[int, LINECALLINFO | None]:
+        return cast("tuple[int, LINECALLINFO | None]", self._flat("lineGetCallInfo", args, kwargs))
+
+    def lineGetCallStatus(self, *args: Any, **kwargs: Any) -> tuple[int, LINECALLSTATUS | None]:
+        return cast(
+            "tuple[int, LINECALLSTATUS | None]", self._flat("lineGetCallStatus", args, kwargs)
+        )
+
+    def lineGetDevCaps(self, *args: Any, **kwargs: Any) -> tuple[int, LINEDEVCAPS | None]:
+        return cast("tuple[int, LINEDEVCAPS | None]", self._flat("lineGetDevCaps", args, kwargs))
+
+    def lineGetID(self, *args: Any, **kwargs: Any) -> tuple[int, VARSTRING | None]:
+        return cast("tuple[int, VARSTRING | None]", self._flat("lineGetID", args, kwargs))
+
+    def lineGetLineDevStatus(self, *args: Any, **kwargs: Any) -> tuple[int, LINEDEVSTATUS | None]:
+        return cast(
+            "tuple[int, LINEDEVSTATUS | None]", self._flat("lineGetLineDevStatus", args, kwargs)
+        )
+
+    def lineGetNewCalls(self, *args: Any, **kwargs: Any) -> tuple[int, LINECALLLIST | None]:
+        return cast("tuple[int, LINECALLLIST | None]", self._flat("lineGetNewCalls", args, kwargs))
+
+    def lineGetNumRings(self, *args: Any, **kwargs: Any) -> tuple[int, int | None]:
+        return cast("tuple[int, int | None]", self._flat("lineGetNumRings", args, kwargs))
+
+    def lineGetRequest(self, *args: Any, **kwargs: Any) -> tuple[int, LINEREQMAKECALL | None]:
+        return cast(
+            "tuple[int, LINEREQMAKECALL | None]", self._flat("lineGetRequest", args, kwargs)
+        )
+
+    def lineHandoff(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineHandoff", args, kwargs)
+        return rc
+
+    def lineMakeCall(self, *args: Any, **kwargs: Any) -> tuple[int, int | None]:
+        return cast("tuple[int, int | None]", self._flat("lineMakeCall", args, kwargs))
+
+    def lineNegotiateAPIVersion(
+        self, *args: Any, **kwargs: Any
+    ) -> tuple[int, int | None, LINEEXTENSIONID | None]:
+        return cast(
+            "tuple[int, int | None, LINEEXTENSIONID | None]",
+            self._flat("lineNegotiateAPIVersion", args, kwargs),
+        )
+
+    def lineOpen(self, *args: Any, **kwargs: Any) -> tuple[int, int | None]:
+        return cast("tuple[int, int | None]", self._flat("lineOpen", args, kwargs))
+
+    def lineRegisterRequestRecipient(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineRegisterRequestRecipient", args, kwargs)
+        return rc
+
+    def lineSetCallParams(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineSetCallParams", args, kwargs)
+        return rc
+
+    def lineSetCallPrivilege(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineSetCallPrivilege", args, kwargs)
+        return rc
+
+    def lineSetNumRings(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineSetNumRings", args, kwargs)
+        return rc
+
+    def lineSetStatusMessages(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("lineSetStatusMessages", args, kwargs)
+        return rc
+
+    def tapiRequestMakeCall(self, *args: Any, **kwargs: Any) -> int:
+        rc: int = self._flat("tapiRequestMakeCall", args, kwargs)
+        return rc
+
     # -- life cycle --------------------------------------------------------------------
     def close(self) -> None:
         """Drop the connection: the server shuts down every app this process held."""
@@ -428,20 +551,6 @@ class ServerStack:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _make(name: str) -> Callable[..., Any]:
-    def method(self: ServerStack, /, *args: Any, **kwargs: Any) -> Any:
-        return self._flat(name, args, kwargs)
-
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = getattr(Stack, name).__doc__
-    return method
-
-
-for _name in FUNCTIONS:
-    if _name not in ServerStack.__dict__:
-        setattr(ServerStack, _name, _make(_name))
 
 
 def _fill_in(result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -209,7 +209,7 @@ def test_client_killed_mid_call_monitor_sees_idle_modem_on_hook(world: World) ->
     owner.kill()
     # the dead process held the only owner handle: the call is dropped; the monitor
     # hears exactly what a lineShutdown gives it, down to IDLE
-    states = []
+    states: list[int] = []
     while not states or states[-1] != C.LINECALLSTATE_IDLE:
         fields = monitor.expect("LINE_CALLSTATE")
         states.append(int(fields[2]))

@@ -82,7 +82,7 @@ def init(client: ServerStack, name: str = "app") -> tuple[int, int]:
 
 
 def drain(client: ServerStack, h: int) -> list[tuple[str, int, int, int]]:
-    out = []
+    out: list[tuple[str, int, int, int]] = []
     while True:
         rc, m = client.lineGetMessage(h, 0)
         if rc != 0:
@@ -95,7 +95,7 @@ def drain(client: ServerStack, h: int) -> list[tuple[str, int, int, int]]:
 def wait_message(client: ServerStack, h: int, name: str) -> LINEMESSAGE:
     while True:
         rc, m = client.lineGetMessage(h, 5000)
-        assert rc == 0 and m is not None, C.error_name(rc) if rc else rc
+        assert rc == 0 and m is not None, rc
         if C.message_name(m.dwMessageID) == name:
             return m
 
@@ -177,7 +177,7 @@ def test_handles_of_another_client_are_as_if_they_never_existed(served: Served) 
     init(b, "B")  # B has an app of its own: still not A's
     rc, hLine = a.lineOpen(ha, 0, V22, 0, 0, OWNER, DATAMODEM)
     rid, hCall = a.lineMakeCall(hLine, "1", 0, None)
-    assert rc == 0 and rid > 0
+    assert rc == 0 and rid > 0 and hLine is not None and hCall is not None
     bogus = 0x7FFF_FF00
     for theirs, never in ((ha, bogus), (hLine, bogus), (hCall, bogus)):
         assert b.lineShutdown(theirs) == b.lineShutdown(never)
@@ -220,6 +220,7 @@ def test_a_dropped_connection_shuts_its_apps_down(served: Served) -> None:
 def test_server_absent_every_call_is_service_not_running(tmp_path: Path) -> None:
     client = ServerStack(str(tmp_path / "nobody.sock"))
     for name in FUNCTIONS:
+        result: Any
         if name == "lineInitializeEx":
             params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
             result = client.lineInitializeEx(None, None, "x", V22, params)
