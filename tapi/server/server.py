@@ -105,6 +105,9 @@ class TapiServer:
         except (P.ProtocolError, TimeoutError) as exc:
             log.warning("tapisrv: client pid %d: %s; disconnecting it", pid, exc)
             await self._send_and_close(writer, {"error": str(exc) or "handshake timed out"})
+        except Exception as exc:  # a bug serving one client must not stop the others
+            log.exception("tapisrv: serving pid %d failed; disconnecting it", pid)
+            await self._send_and_close(writer, {"error": f"internal error: {exc}"})
         finally:
             self._drop(client)
             if task is not None:

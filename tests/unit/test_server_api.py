@@ -326,3 +326,44 @@ def test_truncated_frame_then_hang_up(served: Served) -> None:
 
 def test_socket_is_private(served: Served) -> None:
     assert os.stat(served.path).st_mode & 0o777 == 0o600
+
+
+def test_selection_is_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapi.config import server_socket
+
+    config = tmp_path / "lines.yaml"
+    config.write_text('spec: "1"\nserver:\n  socket: /run/t.sock\nlines: []\n')
+    monkeypatch.delenv("LINELAB_TAPI", raising=False)
+    assert server_socket(config) == "/run/t.sock"
+    monkeypatch.setenv("LINELAB_TAPI", "server")
+    assert server_socket(config) == ""  # the default socket
+    monkeypatch.setenv("LINELAB_TAPI", "server:/tmp/x.sock")
+    assert server_socket(config) == "/tmp/x.sock"
+    monkeypatch.setenv("LINELAB_TAPI", "inprocess")
+    assert server_socket(config) is None
+    monkeypatch.delenv("LINELAB_TAPI")
+    config.write_text('spec: "1"\nlines: []\n')
+    assert server_socket(config) is None
+    config.write_text('spec: "1"\nserver:\n  sockt: /x\nlines: []\n')
+    from linelab.errors import SpecError
+
+    with pytest.raises(SpecError, match="sockt"):
+        server_socket(config)
+
+
+def test_module_level_functions_go_to_the_selected_server(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tapi
+    import tapi.api
+
+    monkeypatch.setenv("LINELAB_TAPI", f"server:{served.path}")
+    monkeypatch.setattr(tapi.api, "_selected", [])
+    params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
+    rc, h, _n, _v, _p = tapi.lineInitializeEx(None, None, "module", V22, params)
+    assert rc == 0 and h is not None
+    assert [a.name for a in served.stack.hierarchy().apps] == ["module"]
+    assert tapi.lineShutdown(h) == 0
+    server = tapi.api.selected_server()
+    assert isinstance(server, ServerStack)
+    server.close()
