@@ -149,6 +149,11 @@ class World:
         m = self.modem()
         return bool(m["state"] == "command" and not m["signals"].get("dcd"))
 
+    def held(self) -> tuple[int, int]:
+        """(open fds, threads) of the server process, from /proc."""
+        pid = self.server.pid
+        return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
+
     def pids(self) -> list[int]:
         return [c["pid"] for c in self.status()]
 
@@ -244,6 +249,8 @@ def test_client_killed_blocked_in_get_message(world: World) -> None:
 
 def test_churning_clients_some_killed_leave_nothing(world: World) -> None:
     rng = random.Random(8)
+    assert world.status() == []
+    before = world.held()
     clients = [world.client("churn", str(i), stdin=True) for i in range(20)]
     started: set[Proc] = set()  # replacements start while the others work
     killed = 0
@@ -272,6 +279,7 @@ def test_churning_clients_some_killed_leave_nothing(world: World) -> None:
         c.popen.wait(DEADLINE)
     world.until("no clients", lambda: world.status() == [])
     assert world.status_cli() == {"clients": []}
+    world.until(f"the server's fds and threads back to {before}", lambda: world.held() == before)
 
 
 def _foreign_uid_refused(sock_path: str) -> None:
@@ -346,6 +354,7 @@ def test_hundred_processes_thousand_apps(world: World) -> None:
         " assert recv()['result']['$tuple'][0]==0\n"
         "print('READY',flush=True);sys.stdin.read()\n"
     )
+    before = world.held()
     procs = [
         Proc([sys.executable, "-S", "-c", code, world.socket], world.env, stdin=True)
         for _ in range(100)
@@ -362,3 +371,4 @@ def test_hundred_processes_thousand_apps(world: World) -> None:
     for p in procs:
         p.popen.wait(DEADLINE)
     world.until("no clients", lambda: world.status() == [])
+    world.until(f"the server's fds and threads back to {before}", lambda: world.held() == before)

@@ -367,3 +367,22 @@ def test_module_level_functions_go_to_the_selected_server(
     server = tapi.api.selected_server()
     assert isinstance(server, ServerStack)
     server.close()
+
+
+def test_shutdown_from_another_thread_ends_a_blocked_get_message(served: Served) -> None:
+    client = served.client()
+    h, _ = init(client)
+    result: queue.Queue[Any] = queue.Queue()
+    waiter = threading.Thread(target=lambda: result.put(client.lineGetMessage(h, C.INFINITE)))
+    waiter.start()
+    assert client.lineShutdown(h) == 0
+    assert result.get(timeout=DEADLINE) == (C.LINEERR_INVALAPPHANDLE, None)
+    waiter.join(DEADLINE)
+    client.close()
+
+
+def test_get_message_times_out_in_the_client(served: Served) -> None:
+    client = served.client()
+    h, _ = init(client)
+    assert client.lineGetMessage(h, 1) == (C.LINEERR_OPERATIONFAILED, None)
+    client.close()
