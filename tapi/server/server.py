@@ -100,7 +100,12 @@ class TapiServer:
             while True:
                 message = await self._read(reader)
                 await self._send(writer, self._answer(client, message))
-        except (asyncio.IncompleteReadError, ConnectionError, EOFError):
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:  # it hung up in the middle of a frame: say so, if it listens
+                log.warning("tapisrv: client pid %d: truncated frame; disconnecting it", pid)
+                await self._send_and_close(writer, {"error": "truncated frame"})
+            # else the peer went away between frames (exit, kill, close): apps go below
+        except (ConnectionError, EOFError):
             pass  # the peer went away (exit, kill, close): its apps go below
         except (P.ProtocolError, TimeoutError) as exc:
             log.warning("tapisrv: client pid %d: %s; disconnecting it", pid, exc)

@@ -317,6 +317,7 @@ def test_truncated_frame_then_hang_up(served: Served) -> None:
     _reply(s)
     s.sendall(P.HEADER.pack(100) + b'{"id": 1')
     s.shutdown(socket.SHUT_WR)
+    assert _reply(s) == {"error": "truncated frame"}
     assert s.recv(1) == b""
     s.close()
     good = served.client()
