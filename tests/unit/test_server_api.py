@@ -387,3 +387,30 @@ def test_get_message_times_out_in_the_client(served: Served) -> None:
     h, _ = init(client)
     assert client.lineGetMessage(h, 1) == (C.LINEERR_OPERATIONFAILED, None)
     client.close()
+
+
+def test_a_call_with_another_owner_stays_when_one_owner_goes(served: Served) -> None:
+    first, second = served.client(), served.client()
+    h1, _ = init(first, "first")
+    h2, _ = init(second, "second")
+    rc, _hLine1 = first.lineOpen(h1, 0, V22, 0, 0, OWNER, DATAMODEM)
+    assert rc == 0
+    rc, hLine2 = second.lineOpen(h2, 0, V22, 0, 0, OWNER, DATAMODEM)
+    assert rc == 0 and hLine2 is not None
+    served.lines[0].incoming()
+    wait_message(first, h1, "LINE_APPNEWCALL")  # the first owner to open gets the offer
+    rc, calls = second.lineGetNewCalls(hLine2, 0, C.LINECALLSELECT_LINE)
+    assert rc == 0 and calls is not None and len(calls.Calls) == 1
+    hCall2 = calls.Calls[0]
+    assert second.lineSetCallPrivilege(hCall2, OWNER) == 0
+    tree = served.stack.hierarchy()
+    owners = [c for a in tree.apps for ln in a.lines for c in ln.calls if c.privilege == OWNER]
+    assert len(owners) == 2
+    first.close()  # one owner's process goes: the call stays with the other
+    served.on_loop(lambda: None)
+    rc, status = second.lineGetCallStatus(hCall2)
+    assert rc == 0 and status is not None
+    assert status.dwCallState == C.LINECALLSTATE_OFFERING
+    assert [a.name for a in served.stack.hierarchy().apps] == ["second"]
+    assert second.lineShutdown(h2) == 0
+    second.close()
