@@ -14,7 +14,7 @@ the watch pauses until the client has pulled with lineGetMessage. The messages s
 the core's queue until pulled, so lineClose and friends purge them exactly as in process.
 
 When a connection ends for any reason (EOF, a bad frame, the process killed), every
-HLINEAPP it held is shut down with lineShutdown: the Windows CE rule (tapi.md 9).
+HLINEAPP it held is shut down with lineShutdown: the Windows CE rule (docs/rules.md R6).
 """
 
 from __future__ import annotations
