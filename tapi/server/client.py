@@ -403,8 +403,8 @@ class ServerStack:
             if rc != C.LINEERR_OPERATIONFAILED or dwTimeout == 0:
                 return rc, msg
             app = self._apps.get(hLineApp)
-            if app is None:
-                return rc, msg
+            if app is None:  # shut down since that pull: the server says so now
+                return self._pull(hLineApp)
             with self._cond:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:

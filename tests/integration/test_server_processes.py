@@ -137,7 +137,7 @@ class World:
         """Ask again until `check()` holds (each ask is one round trip to a process)."""
         end = time.monotonic() + deadline
         while not check():
-            assert time.monotonic() < end, f"not within {deadline} s: {what}"
+            assert time.monotonic() < end, f"not within {deadline} s: {what} {self.held()}"
             select.select([], [], [], 0.01)  # a poll tick between round trips, not a wait
 
     def modem(self) -> dict[str, Any]:
@@ -153,6 +153,12 @@ class World:
         """(open fds, threads) of the server process, from /proc."""
         pid = self.server.pid
         return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task"))
+
+    def held_at_most(self, before: tuple[int, int]) -> bool:
+        """No more fds or threads than `before` (taken when earlier tests' connections
+        may still be closing, so it can only be higher than the true baseline)."""
+        fds, threads = self.held()
+        return fds <= before[0] and threads <= before[1]
 
     def pids(self) -> list[int]:
         return [c["pid"] for c in self.status()]
@@ -279,7 +285,9 @@ def test_churning_clients_some_killed_leave_nothing(world: World) -> None:
         c.popen.wait(DEADLINE)
     world.until("no clients", lambda: world.status() == [])
     assert world.status_cli() == {"clients": []}
-    world.until(f"the server's fds and threads back to {before}", lambda: world.held() == before)
+    world.until(
+        f"the server's fds and threads no more than {before}", lambda: world.held_at_most(before)
+    )
 
 
 def _foreign_uid_refused(sock_path: str) -> None:
@@ -371,4 +379,6 @@ def test_hundred_processes_thousand_apps(world: World) -> None:
     for p in procs:
         p.popen.wait(DEADLINE)
     world.until("no clients", lambda: world.status() == [])
-    world.until(f"the server's fds and threads back to {before}", lambda: world.held() == before)
+    world.until(
+        f"the server's fds and threads no more than {before}", lambda: world.held_at_most(before)
+    )
