@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from emulator.control import request
+from emulator.transports.control import request
 from tapi import constants as C
 from tapi.server import protocol as P
 from tapi.server.client import ServerStack
