@@ -381,8 +381,9 @@ class ServerStack:
                 app = self._apps.pop(hLineApp, None)
                 if app is not None:
                     app.alive = False
-                    if app.event_fd is not None:
-                        os.close(app.event_fd)
+                    fd, app.event_fd = app.event_fd, None  # no later set on a closed fd
+                    if fd is not None:
+                        os.close(fd)
                 self._cond.notify_all()
         return rc
 
@@ -540,8 +541,9 @@ class ServerStack:
             self._reader.join(5.0)
         with self._cond:
             for app in self._apps.values():
-                if app.event_fd is not None:
-                    os.close(app.event_fd)
+                fd, app.event_fd = app.event_fd, None
+                if fd is not None:
+                    os.close(fd)
             self._apps.clear()
         if sock is not None:
             sock.close()
