@@ -341,14 +341,18 @@ class ModemLine(LineDevice):
                 call.state != C.LINECALLSTATE_IDLE
                 and self.driver is not None
                 and dialogue is not None
-                and dialogue.state not in ("closed", "initializing")
+                and dialogue.state not in (at.State.CLOSED, at.State.INITIALIZING)
             ):
                 # CLOSEDROP, done properly (DTR low for its full time, or +++ and ATH):
                 # HungUp or HangupFailed releases the port afterwards.
                 self._hang_up(call)
                 return
             self._end_call()
-        if self.driver is not None and dialogue is not None and dialogue.state == "hanging_up":
+        if (
+            self.driver is not None
+            and dialogue is not None
+            and dialogue.state == at.State.HANGING_UP
+        ):
             return  # a drop is under way: the port goes when it ends
         self._stop_port()
 
@@ -406,7 +410,7 @@ class ModemLine(LineDevice):
     def _initialize(self) -> None:
         self._ready = False
         dialogue = self.dialogue
-        if dialogue.state not in ("closed", "idle"):
+        if dialogue.state not in (at.State.CLOSED, at.State.IDLE):
             dialogue.close()
         dialogue.initialize()
         self._service()
@@ -417,7 +421,7 @@ class ModemLine(LineDevice):
             action()
             return
         self._waiting.append(action)
-        if self.driver is not None and self.dialogue.state == "closed":
+        if self.driver is not None and self.dialogue.state == at.State.CLOSED:
             self._initialize()  # an earlier init failed: try again for this request
 
     def _service(self) -> None:
@@ -690,7 +694,7 @@ class ModemLine(LineDevice):
         self._next_digits(call)
 
     def _next_digits(self, call: _Call) -> None:
-        if not call.more_digits or self.dialogue.state != "offhook":
+        if not call.more_digits or self.dialogue.state != at.State.OFFHOOK:
             return  # a partial dial still waits for its OK; DialComplete comes back here
         request_id, dest = call.more_digits.popleft()
         number = dest.strip()
@@ -711,7 +715,7 @@ class ModemLine(LineDevice):
             or call.htCall != htCall
             or call.outgoing
             or call.closed
-            or self.dialogue.state not in ("ringing", "idle")
+            or self.dialogue.state not in (at.State.RINGING, at.State.IDLE)
         ):
             self._complete(request_id, C.LINEERR_INVALCALLSTATE)
             return
@@ -754,9 +758,9 @@ class ModemLine(LineDevice):
         dialogue = self.dialogue
         if call.data_port is not None:
             call.data_port.carrier_lost()
-        if dialogue.state == "hanging_up":
+        if dialogue.state == at.State.HANGING_UP:
             return  # HungUp completes every drop
-        if dialogue.state in ("closed", "initializing"):
+        if dialogue.state in (at.State.CLOSED, at.State.INITIALIZING):
             # Nothing is happening on the modem for this call (its dial never started).
             for rid, kind in list(call.requests.items()):
                 self._complete_request(
@@ -765,7 +769,7 @@ class ModemLine(LineDevice):
             self._report(call, C.LINECALLSTATE_IDLE)
             self._end_call()
             return
-        if not call.outgoing and dialogue.state in ("ringing", "idle"):
+        if not call.outgoing and dialogue.state in (at.State.RINGING, at.State.IDLE):
             # An analogue modem cannot reject a ringing call: forget it, and ignore the
             # rest of its rings.
             self._ignore_rings()
@@ -793,7 +797,7 @@ class ModemLine(LineDevice):
             return
         if port.rx_buffered() < RX_LIMIT:
             driver.pause_reading(False)
-        if self.dialogue.state != "connected":
+        if self.dialogue.state != at.State.CONNECTED:
             return
         while driver.backlog() < WRITE_HIGH:
             data = port.take_tx(WRITE_HIGH - driver.backlog())

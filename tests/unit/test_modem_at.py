@@ -723,5 +723,5 @@ def test_init_commands_order_and_user_init_prefix() -> None:
 
 def test_every_state_and_timer_has_an_entry_in_the_dispatch_tables() -> None:
     dialogue = ModemDialogue(ModemSettings(), ManualClock())
-    assert set(dialogue._line_handlers) == set(get_args(State))
+    assert set(dialogue._line_handlers) == set(State)
     assert set(dialogue._expiry) == set(get_args(TimerName))
