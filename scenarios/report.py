@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -133,4 +135,56 @@ def write_trace(path: str | Path, results: list[Result]) -> None:
             offset = max(end, offset + r.telephony_seconds) + 1.0
 
 
-__all__ = ["counts", "summary", "write_json", "write_junit", "write_trace"]
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def record_name(case_id: str) -> str:
+    """A file name for a case id: ``cleanup::closing an HLINE`` ->
+    ``cleanup--closing_an_HLINE.jsonl``. Only ``[A-Za-z0-9._-]`` survive (an id is
+    hostile input: no ``/``, no ``..``, no leading dot), long ids are cut and end in a
+    hash of the whole id so two of them never share a file."""
+    stem = _UNSAFE.sub("_", case_id.replace("::", "--")).strip("._-") or "scenario"
+    if len(stem) > 100:
+        digest = hashlib.sha1(case_id.encode("utf-8")).hexdigest()[:10]
+        stem = f"{stem[:88]}-{digest}"
+    return stem + ".jsonl"
+
+
+def write_records(directory: str | Path, results: list[Result]) -> dict[str, Path]:
+    """`run --record DIR`: each case's AT transcript in its own file (`record_name`),
+    with the modems' own names and the case's telephony times, so `linelab replay`
+    serves one and `linelab trace --diff` compares two runs. Skipped cases ran nothing
+    and get no file. Also ``index.json``: id, status and file of every case."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    used: set[str] = set()
+    index = []
+    for r in results:
+        entry: dict[str, Any] = {"id": r.id, "status": r.status, "file": None}
+        if r.status != "skipped":
+            name = record_name(r.id)
+            if name in used:  # two ids that differ only in replaced characters
+                digest = hashlib.sha1(r.id.encode("utf-8")).hexdigest()[:10]
+                name = f"{name[: -len('.jsonl')]}-{digest}.jsonl"
+            used.add(name)
+            path = out / name
+            with TranscriptWriter(path, flush_every=1000) as writer:
+                for rec in r.records:
+                    writer(TraceRecord(float(rec["t"]), rec["modem"], rec["kind"], rec["data"]))
+            written[r.id] = path
+            entry["file"] = name
+        index.append(entry)
+    (out / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    return written
+
+
+__all__ = [
+    "counts",
+    "record_name",
+    "summary",
+    "write_json",
+    "write_junit",
+    "write_records",
+    "write_trace",
+]

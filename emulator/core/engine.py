@@ -409,7 +409,11 @@ class ModemEngine:
             self._changed()
 
     def set_dte_rate(self, bps: int) -> None:
-        """The DTE's serial speed (informational)."""
+        """The DTE's serial speed (informational). Recorded when it changes: pyserial
+        reconfigures a port (and says its rate again) whenever its timeout is set, and a
+        record per read made transcripts of the same dialogue differ."""
+        if bps == self.dte_rate:
+            return
         self.dte_rate = bps
         self._record("line", f"DTE rate={bps}")
 

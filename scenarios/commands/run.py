@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from linelab.errors import LinelabError
 from scenarios.language import Case, Step
-from scenarios.report import summary, write_json, write_junit, write_trace
+from scenarios.report import summary, write_json, write_junit, write_records, write_trace
 from scenarios.runner import Result
 from scenarios.suite import Target, discover, run_cases, select
 from scenarios.world import check_reachable
@@ -59,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--trace", metavar="FILE", help="write the AT transcript of the run")
+    parser.add_argument(
+        "--record",
+        metavar="DIR",
+        help="keep each scenario's AT transcript in DIR (one file per id, for replay and diff)",
+    )
     parser.add_argument("--seed", type=int, metavar="N", help="seed for --random-order")
     parser.add_argument("--random-order", action="store_true", help="shuffle the scenarios")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
@@ -136,6 +142,13 @@ def run(args: argparse.Namespace) -> int:
     if not todo:
         print("linelab run: no scenario matches", file=sys.stderr)
         return EXIT_USAGE
+    for option, directory in (("--record", args.record),):
+        if directory is not None:
+            try:
+                Path(directory).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                print(f"linelab run: {option} {directory}: {exc.strerror or exc}", file=sys.stderr)
+                return EXIT_USAGE
     target = Target(configs)
     if configs:
         problem = check_reachable(configs)
@@ -154,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             todo,
             target,
             jobs=args.jobs,
-            keep_records=args.trace is not None,
+            keep_records=args.trace is not None or args.record is not None,
             on_start=progress.start,
             on_step=progress.step if getattr(args, "verbose", 0) > 1 else None,
         ):
@@ -177,4 +190,7 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.json, results, target=target.describe(), exit_status=status)
     if args.trace:
         write_trace(args.trace, results)
+    if args.record:
+        written = write_records(args.record, results)
+        print(f"recorded {len(written)} transcript(s) in {args.record}")
     return status
