@@ -25,6 +25,7 @@ CE rule that a process's exit shuts down its HLINEAPPs (R6) holds in both modes:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import logging
 import threading
@@ -45,8 +46,9 @@ from tapi.structs import LINEINITIALIZEEXPARAMS, LINEMESSAGE
 from tapi.view import Hierarchy
 
 #: How long `Stack.close()` lets providers finish hanging up (seconds on the stack's
-#: clock): room for a +++ escape with its guard times, OK and ATH.
-CLOSE_DRAIN_TIMEOUT = 15.0
+#: clock): room for the modem provider's whole escalation with default time-outs (CR
+#: 3 s, DTR drop 0.6 s and ATH 3 s, +++ with guard times 5 s, ATH 3 s: 14.6 s).
+CLOSE_DRAIN_TIMEOUT = 20.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -428,6 +430,24 @@ def get_default_stack() -> Stack:
                 logging.getLogger("tapi").error("line configuration: %s", exc)
                 _default = Stack(config_error=str(exc))
         return _default
+
+
+def _close_default_at_exit() -> None:
+    """At interpreter exit, close the default stack as lineShutdown of every app would:
+    a call still up (or dialling) is hung up properly and the port released, instead
+    of leaving the modem off-hook (docs/tapi-modem-line.md). Non-daemon threads have
+    been joined by then; the stack's loop thread is a daemon and still runs."""
+    with _default_lock:
+        stack = _default
+    if stack is None:
+        return
+    try:
+        stack.close()
+    except Exception:  # at exit, a failure can only be reported
+        logging.getLogger("tapi").exception("closing the default stack at exit")
+
+
+atexit.register(_close_default_at_exit)
 
 
 def set_default_stack(stack: Stack | None) -> Stack | None:

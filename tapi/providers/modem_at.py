@@ -608,16 +608,19 @@ HangTrigger = Literal[
 HANG_TRANSITIONS: tuple[
     tuple[HangTrigger, HangStep | list[HangStep] | Literal["*"], HangStep], ...
 ] = (
-    # While dialling or answering: a bare CR, waiting for any result.
+    # While dialling or answering: a bare CR, waiting for any result (command time-out).
     ("abort", HangStep.NONE, HangStep.ABORT),
-    # In data mode, with DTR: drop it for dtr_drop_time, raise it, ATH.
-    ("drop_dtr", HangStep.NONE, HangStep.DTR_LOW),
+    # In data mode, or when the CR got no answer, with DTR: drop it for dtr_drop_time,
+    # raise it, ATH (command time-out).
+    ("drop_dtr", [HangStep.NONE, HangStep.ABORT], HangStep.DTR_LOW),
     ("raise_dtr", HangStep.DTR_LOW, HangStep.DTR_HIGH),
     ("ath_after_dtr", HangStep.DTR_HIGH, HangStep.ATH_AFTER_DTR),
-    # Without DTR, or when the ATH after the DTR drop had no OK: +++ with guard times.
-    ("wait_guard", [HangStep.NONE, HangStep.ATH_AFTER_DTR], HangStep.GUARD),
+    # Without DTR, or when the ATH after the DTR drop had no OK: +++ with guard times
+    # (guard time of silence, +++, a guard time plus the command time-out for OK).
+    ("wait_guard", [HangStep.NONE, HangStep.ABORT, HangStep.ATH_AFTER_DTR], HangStep.GUARD),
     ("escape", HangStep.GUARD, HangStep.ESCAPE),
-    # ATH: at once (on-hook calls), after the abort, or after +++ (OK or time-out).
+    # ATH: at once (on-hook calls), after a CR that was answered, or after +++ (OK or
+    # time-out).
     ("send_ath", [HangStep.NONE, HangStep.ABORT, HangStep.ESCAPE], HangStep.ATH),
     ("done", "*", HangStep.NONE),  # the hang-up ended (HungUp, HangupFailed, close)
 )
@@ -764,6 +767,7 @@ class ModemDialogue:
         self._ring_count = 0
         self._cid_items: list[tuple[str, str]] = []
         self._maybe_busy = False  # the modem may still be dialling/answering
+        self._hang_dtr = True  # this hang-up may drop DTR
         self._last_write = float("-inf")
 
     # -- state -----------------------------------------------------------------------
@@ -894,7 +898,10 @@ class ModemDialogue:
 
         In data mode DTR is dropped for ``dtr_drop_time`` (``dtr=False``: ``+++`` with
         guard times instead), then ``ATH``. While the modem may still be dialling or
-        answering, a bare CR aborts it first.
+        answering, a bare CR aborts it first; a modem may ignore that CR, so when no
+        result comes within the command time-out the hang-up escalates: DTR drop and
+        ATH (with `dtr`), then, if that ATH gets no OK either, ``+++`` with guard times
+        and ATH. Each step starts only when the one before it failed (`HANG_TRANSITIONS`).
         """
         if not self._states.allows("hang_up"):
             raise ModemStateError(f"hang_up: not possible while {self.state}")
@@ -902,18 +909,14 @@ class ModemDialogue:
         self._dial = None
         self._cid_items.clear()
         was = self.state
+        self._hang_dtr = dtr
         self._fire("hang_up")
         if was == IDLE:
             self._events.append(HungUp())
             return
         if was == CONNECTED:
             self._flush_held()
-            if dtr:
-                self._step("drop_dtr")
-                self._events.append(SetDTR(False))
-                self._timers.due["step"] = self.clock.now() + self.settings.dtr_drop_time
-            else:
-                self._start_escape()
+            self._drop_dtr_or_escape()
         elif was in (ANSWERING, DIALING, DIALING_CHUNK, DIALTONE_WAIT) or self._maybe_busy:
             self._step("abort")
             self._send("", self.settings.command_timeout)
@@ -1197,6 +1200,14 @@ class ModemDialogue:
             self._events.append(parse_caller_id(self._cid_items))
             self._cid_items = []
 
+    def _drop_dtr_or_escape(self) -> None:
+        if self._hang_dtr:
+            self._step("drop_dtr")
+            self._events.append(SetDTR(False))
+            self._timers.due["step"] = self.clock.now() + self.settings.dtr_drop_time
+        else:
+            self._start_escape()
+
     def _start_escape(self) -> None:
         self._step("wait_guard")
         quiet_since = max(self._last_write, self.clock.now())
@@ -1261,7 +1272,9 @@ class ModemDialogue:
             step = self.hang_step
             if step == HangStep.ATH_AFTER_DTR:
                 self._start_escape()
-            elif step in (HangStep.ABORT, HangStep.ESCAPE):
+            elif step == HangStep.ABORT:
+                self._drop_dtr_or_escape()  # the CR was ignored: escalate
+            elif step == HangStep.ESCAPE:
                 self._send_ath()
             else:
                 self._hang_failed(f"no answer to {self._last_command or 'ATH'}")

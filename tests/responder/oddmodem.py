@@ -11,9 +11,15 @@ real modems:
   echoed as CR alone;
 - registers with other ranges: S7 1-60 (refused beyond), S11 50-150, and S10 clamps
   whatever it is given to at most 100 instead of refusing;
-- no telephone line: ATD answers NO DIALTONE.
+- no telephone line: ATD answers NO DIALTONE;
+- with --deaf-dialing, ATD dials for ever instead, and while dialling the modem
+  ignores every byte (a CR does not abort it, ATH is not read) and DTR (it never looks
+  at DTR); only "+++" with S12 guard times of silence each side stops the dial (OK, on
+  hook, command mode). With --report it says what it does on stdout: "CMD <line>"
+  for each command line, "DIALING", "IGNORED <bytes>" and "ON HOOK".
 
-    python tests/responder/oddmodem.py LINK      # prints "READY LINK" once serving
+    python tests/responder/oddmodem.py LINK [--deaf-dialing] [--report]
+    # prints "READY LINK" once serving
 """
 
 from __future__ import annotations
@@ -40,12 +46,18 @@ CLAMPS = {10: 100}
 
 
 class Odd:
-    def __init__(self) -> None:
+    def __init__(self, deaf_dialing: bool = False, report: bool = False) -> None:
+        self.deaf_dialing, self.reporting = deaf_dialing, report
+        self.dialing = False
         self.reset()
 
     def reset(self) -> None:
         self.s = dict(FACTORY)
         self.echo, self.verbose, self.quiet = True, True, False
+
+    def report(self, text: str) -> None:
+        if self.reporting:
+            print(text, flush=True)
 
     def result(self, word: str) -> bytes:
         if self.quiet:
@@ -106,15 +118,55 @@ class Odd:
                 self.reset()
                 body = body[m.end() :]
                 continue
+            m = re.match(r"(?i)^(&[A-Z]\d*|\+[A-Z]+(=[\d,]*|\?)?)", body)  # &D2, +VCID=1: OK
+            if m:
+                body = body[m.end() :]
+                continue
             if re.match(r"(?i)^D", body):
+                if self.deaf_dialing:
+                    self.dialing = True
+                    self.report("DIALING")
+                    return out
                 return out + self.result("NO DIALTONE")
             # Anything else: lenient, skip one character.
             body = body[1:]
         return out + self.result("OK")
 
 
+class Deaf:
+    """What a deaf-dialing modem does with bytes: nothing, except "+++" with guard
+    times (S12 fiftieths of a second of silence before and after)."""
+
+    def __init__(self, odd: Odd) -> None:
+        self.odd = odd
+        self.plus = 0
+        self.last = time.monotonic()
+
+    def guard(self) -> float:
+        return self.odd.s[12] / 50.0
+
+    def feed(self, data: bytes, now: float) -> None:
+        self.odd.report(f"IGNORED {data!r}")
+        for byte in data:
+            if byte == ord("+") and (self.plus or now - self.last >= self.guard()):
+                self.plus += 1
+            else:
+                self.plus = 0
+        if self.plus > 3:
+            self.plus = 0
+        self.last = now
+
+    def timeout(self, now: float) -> float:
+        """How long select may wait (until the guard after a "+++" ends)."""
+        return max(0.0, self.last + self.guard() - now) if self.plus == 3 else 0.2
+
+    def escaped(self, now: float) -> bool:
+        return self.plus == 3 and now - self.last >= self.guard()
+
+
 def main() -> int:
     link = sys.argv[1]
+    deaf_dialing, report = "--deaf-dialing" in sys.argv[2:], "--report" in sys.argv[2:]
     master, slave = os.openpty()
     tty.setraw(slave)
     name = os.ttyname(slave)
@@ -130,13 +182,19 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"READY {link}", flush=True)
-    odd, pending = Odd(), b""
+    odd, pending = Odd(deaf_dialing, report), b""
+    deaf = Deaf(odd)
     try:
         while not done:
             try:
-                ready, _, _ = select.select([master], [], [], 0.2)
+                wait = deaf.timeout(time.monotonic()) if odd.dialing else 0.2
+                ready, _, _ = select.select([master], [], [], wait)
             except InterruptedError:
                 continue
+            if odd.dialing and deaf.escaped(time.monotonic()):
+                odd.dialing, deaf.plus = False, 0
+                odd.report("ON HOOK")
+                os.write(master, odd.result("OK"))
             if not ready:
                 continue
             try:
@@ -145,16 +203,25 @@ def main() -> int:
                 data = b""  # no client on the slave yet
                 time.sleep(0.05)
                 continue
-            for byte in data:
+            if odd.dialing:
+                deaf.feed(data, time.monotonic())
+                continue
+            for i, byte in enumerate(data):
                 ch = bytes([byte])
                 if ch == b"\r":
                     if odd.echo:
                         os.write(master, b"\r")
                     text, pending = pending.decode("latin-1").strip(), b""
+                    odd.report(f"CMD {text}")
                     time.sleep(DELAY)
                     answer = odd.line(text)
                     if answer:
                         os.write(master, answer)
+                    if odd.dialing:  # deaf from here on, this read's rest included
+                        deaf.last, deaf.plus = time.monotonic(), 0
+                        if data[i + 1 :]:
+                            deaf.feed(data[i + 1 :], time.monotonic())
+                        break
                 elif ch in (b"\n",):
                     continue
                 else:

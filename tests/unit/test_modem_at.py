@@ -40,6 +40,7 @@ from tapi.providers.modem_at import (
     DialTone,
     Disconnected,
     Event,
+    HangStep,
     HangupFailed,
     HungUp,
     InitDone,
@@ -427,6 +428,86 @@ def test_hang_up_while_dialing_aborts_first() -> None:
     s.d.hang_up()
     assert s.sent() == b"\r"
     assert s.modem(b"\r\nNO CARRIER\r\n") == []
+    assert s.sent() == b"ATH\r"
+    assert s.modem(OK) == [HungUp()]
+
+
+# --- abort escalation: a modem that ignores the CR while dialling (issue 13 item 3) ---
+
+
+def step(s: Script) -> HangStep:
+    return s.d.hang_step  # (a call: mypy keeps no narrowing across it)
+
+
+def dialing_then_hang_up(*, dtr: bool = True) -> Script:
+    """A dial under way (no result yet), then hang_up(): the CR goes out at once."""
+    s = idle()
+    s.d.dial("5551234")
+    s.sent()
+    s.d.events()
+    s.d.hang_up(dtr=dtr)
+    assert s.sent() == b"\r"
+    assert step(s) is HangStep.ABORT
+    return s
+
+
+def test_abort_answered_needs_no_escalation() -> None:
+    s = dialing_then_hang_up()
+    assert s.advance(2.9) == []  # within the CR's time-out (command_timeout, 3 s)
+    assert s.modem(b"\r\nNO CARRIER\r\n") == []
+    assert s.sent() == b"ATH\r"
+    assert step(s) is HangStep.ATH
+    assert s.modem(OK) == [HungUp()]  # no SetDTR, no +++ at any point
+
+
+def test_abort_ignored_escalates_to_a_dtr_drop() -> None:
+    s = dialing_then_hang_up()
+    assert s.advance(2.99) == [] and s.sent() == b""  # the CR still has time
+    assert s.advance(0.02) == [SetDTR(False)]  # its time-out: step 2
+    assert step(s) is HangStep.DTR_LOW and s.sent() == b""
+    assert s.advance(0.48) == []
+    assert s.advance(0.02) == [SetDTR(True)]  # low for dtr_drop_time (0.5 s)
+    s.advance(0.1)
+    assert s.sent() == b"ATH\r"
+    assert step(s) is HangStep.ATH_AFTER_DTR
+    assert s.modem(b"\r\nNO CARRIER\r\n\r\nOK\r\n") == [HungUp()]
+    assert s.advance(10.0) == [] and s.sent() == b""  # no +++ after all
+
+
+def test_abort_ignored_and_dtr_ignored_escalate_to_escape_and_ath() -> None:
+    s = dialing_then_hang_up()
+    s.advance(3.01)
+    s.advance(0.6)
+    assert s.sent() == b"ATH\r"  # after the DTR drop; this modem ignores that too
+    assert s.advance(2.9) == [] and s.sent() == b""  # the ATH's own time-out (3 s)...
+    s.advance(0.11)
+    assert step(s) is HangStep.GUARD and s.sent() == b""  # ...then step 3
+    s.advance(0.96)
+    assert s.sent() == b""  # a guard time (1 s) of silence first
+    s.advance(0.04)
+    assert s.sent() == b"+++"
+    assert step(s) is HangStep.ESCAPE
+    assert s.modem(OK) == []
+    assert s.sent() == b"ATH\r"
+    assert s.modem(OK) == [HungUp()]
+
+
+def test_abort_ignored_without_dtr_goes_straight_to_escape() -> None:
+    s = dialing_then_hang_up(dtr=False)
+    s.advance(3.01)
+    assert step(s) is HangStep.GUARD
+    s.advance(1.0)
+    assert s.sent() == b"+++"
+    s.advance(5.0)  # no OK to +++ either: ATH anyway
+    assert s.sent() == b"ATH\r"
+    events = s.advance(3.1)  # and no OK to that: the hang-up failed, said so
+    assert len(events) == 1 and isinstance(events[0], HangupFailed)
+
+
+def test_a_result_during_the_abort_stops_the_escalation() -> None:
+    s = dialing_then_hang_up()
+    s.advance(1.0)
+    assert s.modem(b"\r\nBUSY\r\n") == []  # the dial ended on its own: CR not needed
     assert s.sent() == b"ATH\r"
     assert s.modem(OK) == [HungUp()]
 
