@@ -61,6 +61,7 @@ def write_json(path: str | Path, results: list[Result], *, target: str, exit_sta
     for r in results:
         row = r.to_dict()
         row.pop("records", None)
+        row.pop("events", None)
         rows.append(row)
     doc: dict[str, Any] = {
         "target": target,

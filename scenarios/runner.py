@@ -24,6 +24,7 @@ from typing import Any
 
 from emulator.core.tracerecord import TraceRecord
 from emulator.transcript import escape_bytes, escape_text
+from scenarios.events import EventLog
 from scenarios.language import Case, Pattern, Scenario, Step, Unordered, Where
 from scenarios.values import ANY, FUNCTIONS, Expr, resolve
 from scenarios.world import PortWorld, VirtualWorld
@@ -87,6 +88,7 @@ class Result:
     telephony_seconds: float = 0.0  # virtual
     interrupted: bool = False
     records: list[dict[str, Any]] = field(default_factory=list)  # for --trace
+    events: list[dict[str, Any]] = field(default_factory=list)  # for --report (events.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,9 +149,14 @@ class _Run:
     """One case in progress."""
 
     def __init__(
-        self, case: Case, world: World, on_step: Callable[[Step], None] | None = None
+        self,
+        case: Case,
+        world: World,
+        on_step: Callable[[Step], None] | None = None,
+        log: EventLog | None = None,
     ) -> None:
         self.case = case
+        self.log = log
         self.on_step = on_step
         self.scenario: Scenario = case.scenario
         self.world = world
@@ -174,6 +181,8 @@ class _Run:
         self.step_started = self.world.time.now()
         if self.on_step is not None:
             self.on_step(step)
+        if self.log is not None:
+            self.log.step(step)
         getattr(self, "do_" + step.kind)(step)
         self.note_handles()
 
@@ -196,6 +205,8 @@ class _Run:
         a = step.args
         function = FUNCTIONS[a["function"]]
         kwargs = {k: self.value(v) for k, v in a["params"].items()}
+        if self.log is not None:
+            self.log.call(function.name, kwargs)
         result = getattr(self.stack, function.name)(**kwargs)
         rc = result[0] if isinstance(result, tuple) else result
         outs = (
@@ -203,6 +214,8 @@ class _Run:
             if isinstance(result, tuple)
             else {}
         )
+        if self.log is not None:
+            self.log.returned(function.name, kwargs, rc, outs)
         expected = a["returns"]
         if expected == "async":
             if not (isinstance(rc, int) and rc > 0):
@@ -237,6 +250,8 @@ class _Run:
 
         a = step.args
         args = [resolve(v, self.env) for v in a["params"]]
+        if self.log is not None:
+            self.log.com(a["name"], args)
         if a["object"] is None:
             value: Any = getattr(tapi3, a["name"])(self.stack, *args, time=self.world.time)
             self.com_objects.append(value)
@@ -246,6 +261,8 @@ class _Run:
             answer = getattr(target, a["name"])(*args)
             hr, result = answer if isinstance(answer, tuple) else (answer, None)
             value = target
+        if self.log is not None:
+            self.log.com_returned(a["name"], hr)
         want = resolve(a["returns"], self.env)
         if hr != want:
             raise StepFailure(
@@ -333,6 +350,8 @@ class _Run:
                     expected="0",
                     actual=C.result_name(rc),
                 )
+            if self.log is not None:
+                self.log.message(h, m)
             head = remaining[0] if remaining else None
             matched: Pattern | None = None
             if isinstance(head, Pattern) and self._matches(head, m, strict=True):
@@ -525,7 +544,8 @@ def run_case(
     on_step: Callable[[Step], None] | None = None,
 ) -> Result:
     """Run one case (see module doc). `make_world` builds its world (default: the
-    built-in virtual one); `on_step` is told each step as it starts."""
+    built-in virtual one); `on_step` is told each step as it starts. `keep_records`
+    keeps the transcript and the report's events (`scenarios.events`) in the result."""
     s = case.scenario
     result = Result(
         id=case.id,
@@ -551,11 +571,14 @@ def run_case(
     interrupted: BaseException | None = None
     world: World | None = None
     run: _Run | None = None
+    log: EventLog | None = None
     try:
         threads_before = set(threading.enumerate())
         fds_before = _snapshot_fds()
         world = make_world(s)
-        run = _Run(case, world, on_step)
+        if keep_records:
+            log = _event_log(s, world)
+        run = _Run(case, world, on_step, log)
         try:
             run.run_steps(s.steps)
         except StepFailure as exc:
@@ -611,6 +634,7 @@ def run_case(
                     {"t": r.t, "modem": r.modem, "kind": r.kind, "data": r.data}
                     for r in world.records
                 ]
+                result.events = list(log.events) if log is not None else []
             try:
                 world.close()
             except KeyboardInterrupt as exc:
@@ -640,6 +664,16 @@ def run_case(
     if interrupted is not None:
         result.interrupted = True
     return result
+
+
+def _event_log(s: Scenario, world: World) -> EventLog:
+    log = EventLog(s.world, world.records, world.time.now)
+    if world.vt is None:
+        log.start_clock(world.time.now())
+    watch = getattr(world.stack, "watch_events", None)  # a stack without the hook: no arrows
+    if watch is not None:
+        watch(log.provider)
+    return log
 
 
 def _step_vars(step: Step) -> list[str]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import logging
 import threading
@@ -120,6 +121,25 @@ class Stack:
         """Register a provider's devices (device IDs in order; no LINE_CREATE)."""
         with self._cond:
             self._core.add_provider(provider)
+
+    def watch_events(
+        self, watcher: Callable[[str, tuple[Any, ...], dict[str, Any]], None]
+    ) -> None:
+        """Tell `watcher(name, args, kwargs)` every provider event (``call_state``,
+        ``completion`` …) before the core takes it, on the provider's thread. For
+        reports (the scenario runner's ladder diagrams); it must not block or raise."""
+        events = self._events
+        for name in _StackEvents.EVENTS:
+            original = getattr(events, name)
+
+            def watched(
+                *args: Any, _name: str = name, _original: Any = original, **kwargs: Any
+            ) -> Any:
+                with contextlib.suppress(Exception):
+                    watcher(_name, args, kwargs)
+                return _original(*args, **kwargs)
+
+            setattr(events, name, watched)
 
     def _attach(self, obj: Any) -> None:
         obj.attach(self._events, self._loop)
@@ -341,6 +361,18 @@ class Stack:
 class _StackEvents:
     """The `LineEvents` every line device reports through (from any thread): each
     event is one call into the core under the stack's lock, then delivery."""
+
+    EVENTS = (
+        "completion",
+        "new_call",
+        "call_state",
+        "call_info",
+        "line_devstate",
+        "line_closed",
+        "device_removed",
+        "device_created",
+        "provider_error",
+    )
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from linelab.errors import LinelabError
+from scenarios.htmlreport import write_report
 from scenarios.language import Case, Step
 from scenarios.report import summary, write_json, write_junit, write_records, write_trace
 from scenarios.runner import Result
@@ -64,6 +65,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--record",
         metavar="DIR",
         help="keep each scenario's AT transcript in DIR (one file per id, for replay and diff)",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write DIR/index.html: the results and a ladder diagram per scenario",
     )
     parser.add_argument("--seed", type=int, metavar="N", help="seed for --random-order")
     parser.add_argument("--random-order", action="store_true", help="shuffle the scenarios")
@@ -142,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     if not todo:
         print("linelab run: no scenario matches", file=sys.stderr)
         return EXIT_USAGE
-    for option, directory in (("--record", args.record),):
+    for option, directory in (("--record", args.record), ("--report", args.report)):
         if directory is not None:
             try:
                 Path(directory).mkdir(parents=True, exist_ok=True)
@@ -167,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             todo,
             target,
             jobs=args.jobs,
-            keep_records=args.trace is not None or args.record is not None,
+            keep_records=any(x is not None for x in (args.trace, args.record, args.report)),
             on_start=progress.start,
             on_step=progress.step if getattr(args, "verbose", 0) > 1 else None,
         ):
@@ -193,4 +199,6 @@ def run(args: argparse.Namespace) -> int:
     if args.record:
         written = write_records(args.record, results)
         print(f"recorded {len(written)} transcript(s) in {args.record}")
+    if args.report:
+        print(f"report: {write_report(args.report, results, target=target.describe())}")
     return status
