@@ -232,13 +232,13 @@ def _mark_failing(result: Result, out: list[Row]) -> None:
 def actors(result: Result, drawn: list[Row]) -> list[str]:
     """The columns, left to right: those that take part, and every modem."""
     world = _world(result)
-    used = {r.src for r in drawn if r.arrow} | {r.dst for r in drawn if r.arrow}
-    apps = [a for a in dict.fromkeys(r.src for r in drawn if r.src.startswith(APP))]
-    apps += [a for a in dict.fromkeys(r.dst for r in drawn if r.dst.startswith(APP))]
-    cols = list(dict.fromkeys(apps))
-    cols += [c for c in (AT_CLIENT, TAPI, PROVIDER) if c in used]
+    order = [a for r in drawn if r.arrow for a in (r.src, r.dst)]
+    used = set(order)
     modems = [f"modem {m}" for m in (world.get("modems") or {})]
-    cols += modems + [m for m in sorted(used) if m.startswith("modem ") and m not in modems]
+    known = {AT_CLIENT, TAPI, PROVIDER, EXCHANGE, FAR, *modems}
+    cols = list(dict.fromkeys(a for a in order if a not in known and not a.startswith("modem ")))
+    cols += [c for c in (AT_CLIENT, TAPI, PROVIDER) if c in used]
+    cols += modems + sorted(m for m in used if m.startswith("modem ") and m not in modems)
     cols += [c for c in (EXCHANGE, FAR) if c in used]
     return cols
 
