@@ -529,7 +529,7 @@ class LineFunctions(CoreState):
             s.dwSignalLevel = 0xFFFF
             s.dwBatteryLevel = 0xFFFF
             s.dwRoamMode = C.LINEROAMMODE_UNAVAIL
-            s.dwDevStatusFlags = C.LINEDEVSTATUSFLAGS_CONNECTED | C.LINEDEVSTATUSFLAGS_INSERVICE
+            s.dwDevStatusFlags = device.line.dev_status_flags()
             s.dwAvailableMediaModes = caps.media_modes
             return fit(s, api_version=line.api_version, grow=grow), s
 

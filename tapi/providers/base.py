@@ -185,6 +185,13 @@ class LineDevice:
         """TSPI_lineGetDevCaps / TSPI_lineGetAddressCaps."""
         return self._caps
 
+    def dev_status_flags(self) -> int:
+        """LINEDEVSTATUS.dwDevStatusFlags (TSPI_lineGetLineDevStatus): CONNECTED and
+        INSERVICE unless the device says otherwise. A device that is not yet usable
+        after lineOpen (a modem being initialised) leaves INSERVICE out until it is,
+        and then reports LINEDEVSTATE_INSERVICE."""
+        return C.LINEDEVSTATUSFLAGS_CONNECTED | C.LINEDEVSTATUSFLAGS_INSERVICE
+
     def negotiate_version(self, low: int, high: int) -> int:
         """TSPI_lineNegotiateTSPIVersion: the highest version in [low, high] this device
         speaks, or LINEERR_INCOMPATIBLEAPIVERSION."""

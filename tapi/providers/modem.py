@@ -23,7 +23,9 @@ owned by the loop thread, and events are reported from the loop thread without
 holding any provider lock, so there is no lock-order problem with the core.
 
 Life of the port: the first lineOpen (TSPI open) opens it and initialises the modem
-(ATZ, ATE0V1&C1&D2, ATS7, ATS0=0, AT+VCID=1, the configured init string). Requests
+(ATZ, ATE0V1&C1&D2, ATS7, ATS0=0, AT+VCID=1, the configured init string). When that
+first init succeeds the line is in service: LINE_LINEDEVSTATE(INSERVICE), and
+LINEDEVSTATUS.dwDevStatusFlags has INSERVICE until the port closes. Requests
 that arrive meanwhile wait for the init to finish; an init failure fails them with
 LINEERR_OPERATIONFAILED. After each call the modem is initialised again. The last
 lineClose drops DTR and closes the port. A port that disappears (end of file, EIO,
@@ -161,6 +163,9 @@ class ModemLine(LineDevice):
         self.driver: PortDriver | None = None
         self._want_open = False
         self._ready = False
+        # In service: the modem has been initialised since the port opened (read by
+        # dev_status_flags on app threads: one bool, written on the loop thread).
+        self._in_service = False
         self._waiting: list[Callable[[], None]] = []
         self._call: _Call | None = None
         self._caller_id: at.CallerID | None = None
@@ -248,6 +253,10 @@ class ModemLine(LineDevice):
 
     def close(self) -> None:
         self._post(self._close_port)
+
+    def dev_status_flags(self) -> int:
+        flags = C.LINEDEVSTATUSFLAGS_CONNECTED
+        return flags | C.LINEDEVSTATUSFLAGS_INSERVICE if self._in_service else flags
 
     def set_default_media_detection(self, media_modes: int) -> int:
         return 0  # RING always reaches us (ATS0=0); the core decides who gets the call
@@ -364,6 +373,7 @@ class ModemLine(LineDevice):
         if self._dialogue is not None:
             self._dialogue.close()
         self._ready = False
+        self._in_service = False
         self._ignore_rings_until = float("-inf")
         self._caller_id = None
         self._cancel_timer()
@@ -493,6 +503,13 @@ class ModemLine(LineDevice):
     # -- loop: dialogue events (rules.md §8.4) ----------------------------------------------------
     def _on_InitDone(self, event: at.InitDone) -> None:
         self._ready = True
+        if not self._in_service:
+            # The first init since the port opened: the line is usable now. A RING
+            # during that init would have lost its caller ID to the modem's reset, so
+            # apps wait for this (LINEDEVSTATUSFLAGS_INSERVICE) before expecting calls.
+            self._in_service = True
+            if self.events is not None:
+                self.events.line_devstate(self, C.LINEDEVSTATE_INSERVICE)
         waiting, self._waiting = self._waiting, []
         for action in waiting:
             action()

@@ -190,6 +190,8 @@ class Rig:
         self.run()
         assert self.port.commands == INIT
         self.port.commands.clear()
+        # Initialised: the line is in service (once per port open).
+        assert self.ev.take() == [("devstate", C.LINEDEVSTATE_INSERVICE, 0, 0)]
 
     def close(self) -> None:
         self.loop.close()
@@ -220,6 +222,30 @@ def rig() -> Iterator[Rig]:
     r.close()
 
 
+def test_the_line_is_in_service_only_once_the_modem_is_initialised() -> None:
+    """lineGetLineDevStatus/LINE_LINEDEVSTATE(INSERVICE): what an app waits for before
+    expecting calls (a RING during the init would lose its caller ID)."""
+    r = Rig()
+    try:
+        assert r.line.open() == 0
+        flags = r.line.dev_status_flags()
+        assert flags == C.LINEDEVSTATUSFLAGS_CONNECTED  # the port is not even open yet
+        r.replies["ATZ"] = ""  # the modem takes its time over the reset
+        r.run()
+        assert r.port.commands == ["ATZ"]  # initialising: still not in service
+        assert not r.line.dev_status_flags() & C.LINEDEVSTATUSFLAGS_INSERVICE
+        assert r.ev.take() == []
+        r.port.inject("\r\nOK\r\n")
+        r.run()
+        assert r.line.dev_status_flags() & C.LINEDEVSTATUSFLAGS_INSERVICE
+        assert r.ev.take() == [("devstate", C.LINEDEVSTATE_INSERVICE, 0, 0)]
+        r.line.close()
+        r.run()
+        assert not r.line.dev_status_flags() & C.LINEDEVSTATUSFLAGS_INSERVICE
+    finally:
+        r.close()
+
+
 def test_open_initialises_the_modem_with_the_configured_init_string() -> None:
     r = Rig(LineConfig(name="M", port="fake://m", init="M0L0", call_setup_fail_timer=45))
     try:
@@ -228,7 +254,9 @@ def test_open_initialises_the_modem_with_the_configured_init_string() -> None:
         assert r.port.started and r.port.dtr == [True]
         assert r.port.commands == ["ATZ", "ATE0V1&C1&D2", "ATS7=45", "ATS0=0", "AT+VCID=1",
                                    "ATM0L0"]  # fmt: skip
-        assert r.ev.take() == []
+        # The modem is ready: the line is in service (announced once, not per call).
+        assert r.ev.take() == [("devstate", C.LINEDEVSTATE_INSERVICE, 0, 0)]
+        assert r.line.dev_status_flags() & C.LINEDEVSTATUSFLAGS_INSERVICE
     finally:
         r.close()
 
@@ -412,7 +440,8 @@ def test_init_failure_fails_the_pending_make_call(rig: Rig) -> None:
     rig.port.commands.clear()
     rig.make_call(rid=2, htCall=8)
     assert rig.port.commands == [*INIT, "ATX4DT5551234"]
-    assert rig.ev.take()[0] == ("reply", 2, 0)
+    # The first init that succeeds puts the line in service; then the dial goes out.
+    assert rig.ev.take()[:2] == [("devstate", C.LINEDEVSTATE_INSERVICE, 0, 0), ("reply", 2, 0)]
 
 
 def test_open_failure_replies_resourceunavail_and_closes_the_line() -> None:
@@ -548,6 +577,7 @@ def test_provider_hotplug_removes_and_recreates_devices(tmp_path: Path) -> None:
         assert lines[0].open() == 0
         assert lines[1].open() == C.LINEERR_RESOURCEUNAVAIL
         rig.run()
+        assert rig.ev.take() == [("devstate", C.LINEDEVSTATE_INSERVICE, 0, 0)]  # "here"
         later.touch()  # appears: it was listed already, nothing to announce
         rig.run()
         assert rig.ev.take() == []
