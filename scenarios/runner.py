@@ -629,16 +629,16 @@ def run_case(
     finally:
         if world is not None:
             result.telephony_seconds = world.time.now() if world.vt is not None else 0.0
-            if keep_records:
+            try:
+                world.close()
+            except KeyboardInterrupt as exc:
+                interrupted = interrupted or exc
+            if keep_records:  # after close: the hang-ups it finished are part of the run
                 result.records = [
                     {"t": r.t, "modem": r.modem, "kind": r.kind, "data": r.data}
                     for r in world.records
                 ]
                 result.events = list(log.events) if log is not None else []
-            try:
-                world.close()
-            except KeyboardInterrupt as exc:
-                interrupted = interrupted or exc
     if failure is None and "leaks" not in s.unchecked:
         leak = _leaks(threads_before, fds_before)
         if leak is not None:
@@ -669,7 +669,7 @@ def run_case(
 def _event_log(s: Scenario, world: World) -> EventLog:
     log = EventLog(s.world, world.records, world.time.now)
     if world.vt is None:
-        log.start_clock(world.time.now())
+        log.start_clock(getattr(world, "t0", world.time.now()))
     watch = getattr(world.stack, "watch_events", None)  # a stack without the hook: no arrows
     if watch is not None:
         watch(log.provider)

@@ -29,8 +29,9 @@ from emulator.transports.vmodem import set_default_host
 from linelab.errors import LinelabError
 from linelab.vtime import RealTime, TimeSource, VirtualTime
 from scenarios.language import World
+from scenarios.porttrace import TracedPort, traced_driver_factory
 from tapi.config import LineConfig
-from tapi.providers.modem import ModemLine, provider_for
+from tapi.providers.modem import ModemLine, ModemProvider
 from tapi.stack import Stack
 
 T = TypeVar("T")
@@ -181,16 +182,25 @@ class PortWorld:
         self.records: list[TraceRecord] = []
         self.time = RealTime()
         self.vt = None
+        self.t0 = self.time.now()  # the transcript's times are real seconds since
         self.configs = configs
-        self.stack = Stack([provider_for(configs, time=self.time)], time=self.time)
-        self.at_ports: dict[str, serial.SerialBase] = {}
+        self.at_ports: dict[str, TracedPort] = {}
         self._names = dict(zip(world.lines, configs, strict=False))
+        # The modem cannot record itself: the provider's port does (scenarios.porttrace).
+        by_port = {c.port: name for name, c in self._names.items()}
+        factory = traced_driver_factory(self.records.append, by_port, self._since)
+        provider = ModemProvider(configs, time=self.time, driver_factory=factory)
+        self.stack = Stack([provider], time=self.time)
 
-    def at_port(self, name: str) -> serial.SerialBase:
+    def _since(self) -> float:
+        return round(self.time.now() - self.t0, 6)
+
+    def at_port(self, name: str) -> TracedPort:
         port = self.at_ports.get(name)
         if port is None:
             config = self._names.get(name) or self.configs[0]
-            port = serial.serial_for_url(config.port, timeout=0)
+            raw = serial.serial_for_url(config.port, timeout=0)
+            port = TracedPort(raw, name, self.records.append, self._since)
             self.at_ports[name] = port
         return port
 
