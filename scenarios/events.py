@@ -10,7 +10,8 @@ JSON-able dict (it crosses from a ``--jobs`` worker as part of the `Result`):
   puts it between the right AT records even when both have the same ``t``;
 - ``kind``: ``world`` (first: the modems, lines and far ends), ``step``, ``call`` and
   ``return`` (flat API), ``com`` and ``comreturn`` (TAPI 3.x), ``message`` (what
-  lineGetMessage gave the app), ``provider`` (a provider's event into TAPI);
+  lineGetMessage gave the app), ``provider`` (a provider's event into TAPI), ``tspi``
+  (a request of TAPI to the provider: ``open``, ``make_call``, ``drop`` …);
 - ``actor``: the app (``app 1 NAME``), for calls, returns and messages;
 - ``label``: the text to draw; ``step``: the number of the step it belongs to and
   ``where`` (file:line) on step events.
@@ -154,17 +155,20 @@ class EventLog:
 
     # -- the provider's side -----------------------------------------------------------------
     def provider(self, event: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """A provider event into TAPI (`tapi.Stack.watch_events`)."""
+        """A provider event into TAPI, or a TSPI request (``tspi:NAME``) of TAPI to the
+        provider (`tapi.Stack.watch_events`)."""
         shown = []
         for i, a in enumerate(args):
             if event == "call_state" and i == 1 and isinstance(a, int):
                 shown.append(C.callstate_name(a))
-            elif isinstance(a, int):
+            elif isinstance(a, int | str | bytes) or a is None:
                 shown.append(_short(a))
-            else:
-                shown.append(str(getattr(a, "name", "") or type(a).__name__))
+            else:  # a line device by its name, a struct by its type
+                caps = getattr(a, "caps", None)
+                shown.append(str(getattr(caps, "line_name", "") or type(a).__name__))
         shown += [f"{k}={_short(v)}" for k, v in kwargs.items()]
-        self._add("provider", f"{event}({', '.join(shown)})")
+        kind, _, name = event.rpartition(":")
+        self._add(kind or "provider", f"{name}({', '.join(shown)})")
 
 
 _INIT = frozenset({"lineInitialize", "lineInitializeEx"})

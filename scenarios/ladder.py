@@ -9,8 +9,9 @@ Time runs down in telephony seconds: each row is one event, the left margin show
 time when it changed, and a gap of a second or more is drawn as a wider space marked
 with how long it was.
 
-- an API call is app -> TAPI, its return TAPI -> app, a message TAPI -> app, a provider
-  event provider -> TAPI;
+- an API call is app -> TAPI, its return TAPI -> app, a message TAPI -> app, a TSPI
+  request (``open``, ``make_call``, ``drop`` …) TAPI -> provider, a provider event
+  provider -> TAPI;
 - an AT command line is DTE -> modem (the DTE is the provider for a modem that is a
   line, the AT client otherwise), a result or information line modem -> DTE (the echo
   is left out), data after CONNECT one arrow per run ``[data N bytes]``;
@@ -201,6 +202,8 @@ def rows(result: Result) -> list[Row]:
             out.append(Row(t, kind, TAPI, app, label, step))
         elif kind == "provider":
             out.append(Row(t, kind, PROVIDER, TAPI, label, step))
+        elif kind == "tspi":
+            out.append(Row(t, kind, TAPI, PROVIDER, label, step))
     for rec in records[done:]:
         record(rec)
     for (name, kind), splitter in typed.items():
@@ -244,7 +247,7 @@ def actors(result: Result, drawn: list[Row]) -> list[str]:
 
 
 def _fit(text: str, width: int) -> str:
-    chars = max(8, width // 6)
+    chars = max(8, width // 7)  # DejaVu Sans Mono at 11 px: 6.6 px a character
     return text if len(text) <= chars else text[: chars - 1] + "…"
 
 

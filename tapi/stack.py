@@ -46,6 +46,21 @@ from tapi.providers.base import LineDevice, Provider
 from tapi.structs import LINEINITIALIZEEXPARAMS, LINEMESSAGE
 from tapi.view import Hierarchy
 
+#: The `LineDevice` methods `Stack.watch_events` reports (the core's TSPI requests).
+TSPI_REQUESTS = (
+    "open",
+    "close",
+    "set_default_media_detection",
+    "make_call",
+    "dial",
+    "answer",
+    "accept",
+    "drop",
+    "close_call",
+    "set_call_params",
+    "get_id",
+)
+
 #: How long `Stack.close()` lets providers finish hanging up (seconds on the stack's
 #: clock): room for the modem provider's whole escalation with default time-outs (CR
 #: 3 s, DTR drop 0.6 s and ATH 3 s, +++ with guard times 5 s, ATH 3 s: 14.6 s).
@@ -126,20 +141,29 @@ class Stack:
         self, watcher: Callable[[str, tuple[Any, ...], dict[str, Any]], None]
     ) -> None:
         """Tell `watcher(name, args, kwargs)` every provider event (``call_state``,
-        ``completion`` …) before the core takes it, on the provider's thread. For
-        reports (the scenario runner's ladder diagrams); it must not block or raise."""
-        events = self._events
-        for name in _StackEvents.EVENTS:
-            original = getattr(events, name)
+        ``completion`` …) before the core takes it, on the provider's thread, and every
+        TSPI request the core makes of a line device present now, named ``tspi:open``,
+        ``tspi:make_call`` … For reports (the scenario runner's ladder diagrams); it
+        must not block or raise."""
 
-            def watched(
-                *args: Any, _name: str = name, _original: Any = original, **kwargs: Any
-            ) -> Any:
+        def wrap(target: object, name: str, shown: str) -> None:
+            original = getattr(target, name)
+
+            def watched(*args: Any, **kwargs: Any) -> Any:
                 with contextlib.suppress(Exception):
-                    watcher(_name, args, kwargs)
-                return _original(*args, **kwargs)
+                    watcher(shown, args, kwargs)
+                return original(*args, **kwargs)
 
-            setattr(events, name, watched)
+            setattr(target, name, watched)
+
+        for name in _StackEvents.EVENTS:
+            wrap(self._events, name, name)
+        with self._cond:
+            devices = [line for p in self._core.providers for line in p.lines()]
+        for line in devices:
+            for name in TSPI_REQUESTS:
+                if callable(getattr(line, name, None)):
+                    wrap(line, name, f"tspi:{name}")
 
     def _attach(self, obj: Any) -> None:
         obj.attach(self._events, self._loop)

@@ -93,7 +93,11 @@ def test_a_real_run_draws_every_actor_and_one_arrow_per_event(tmp_path: Path) ->
     for g in arrows:
         by_kind[g.get("data-kind", "")] = by_kind.get(g.get("data-kind", ""), 0) + 1
     events = [e for e in result.events if e["kind"] not in ("world", "step")]
-    for kind in ("call", "return", "message", "provider"):
+    assert "tspi" in kinds
+    tspi = [e["label"] for e in result.events if e["kind"] == "tspi"]
+    assert tspi[0] == "open()" and tspi[-1] == "close()"
+    assert any(t.startswith("make_call(") and "'5550100'" in t for t in tspi), tspi
+    for kind in ("call", "return", "message", "provider", "tspi"):
         assert by_kind[kind] == sum(e["kind"] == kind for e in events), kind
     labels = [t.text or "" for g in arrows for t in g.iter(f"{NS}text")]
     assert any(t.startswith("ATX4DT5550100") or "DT5550100" in t for t in labels)
