@@ -48,6 +48,10 @@ A transport attaches one `ModemPort` (a protocol: three callbacks) to a `HostedM
     Callables run (soon, on the loop thread) after a `detach()` leaves the modem free:
     a transport whose client came while another transport had the modem (a pty
     opened during an RFC 2217 session) takes it over then.
+``modem.removal_listeners``
+    Callables run once, on the loop thread, when the modem is removed from the host
+    (`remove_modem`, `close`): ``vmodem://`` ends its port's pipe there, so its user
+    (the TAPI modem provider among them) learns that the port is gone.
 ``modem.signals`` (`emulator.core.engine.Signals`: dcd, ri, dsr, cts) and ``modem.dtr``
     Current state. Changes reach ``port.signals_changed(signals)`` and every callback
     registered with ``modem.watch_signals(cb)`` (returns a function that unregisters).
@@ -130,6 +134,10 @@ class HostedModem:
         # transport whose client arrived while another transport had the modem can
         # take it over then.
         self.release_listeners: list[Callable[[], None]] = []
+        # Called (on the loop thread, once) when the modem is removed from its host
+        # (`remove_modem`, `close`): a transport whose client outlives the modem tells
+        # it so (vmodem:// ends its pipe; the TAPI provider then sees the port gone).
+        self.removal_listeners: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return f"<HostedModem {self.name} number={self.number} state={self.engine.state}>"
@@ -427,6 +435,9 @@ class ModemHost:
         modem.engine.set_listener(None)
         self.exchange.detach(modem.line)
         self.schedule_service()
+        listeners, modem.removal_listeners = modem.removal_listeners, []
+        for listener in listeners:
+            listener()
 
     def _close(self) -> None:
         for name in list(self.modems):

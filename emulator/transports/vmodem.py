@@ -228,6 +228,8 @@ class _Link:
     def _after_read(self) -> None:
         if self._starved:
             self.queue_pull()
+        if self.pipe.ended is not None:
+            self.pipe.ready.set(True)  # drained after a removal: the next read raises
 
     def queue_pull(self) -> None:
         """Ask the loop to pull more output (cond held)."""
@@ -250,6 +252,20 @@ class _Link:
             with self.cond:
                 self.pipe.closed = True
                 self.pipe.notify()
+
+    def modem_removed(self) -> None:
+        """The modem left its host (loop thread): the port is dead, as a USB modem
+        pulled out is. What was read stays readable; then `read()` and `in_waiting`
+        raise `SerialException`, and the fd turns readable so an event loop finds out."""
+        with self.cond:
+            self.pipe.end(SerialException(f"vmodem://{self.modem.name}: the modem was removed"))
+            if not self.pipe.ready.closed:
+                self.pipe.ready.set(True)
+
+    def check_gone(self) -> None:
+        """Raise the removal's `SerialException` once nothing is left to read (cond held)."""
+        if self.pipe.ended is not None and not self.pipe.rx:
+            raise self.pipe.ended
 
     def close(self) -> None:
         self.pipe.release()
@@ -338,8 +354,12 @@ class VModemSerial(SerialBase):
 
     @property
     def in_waiting(self) -> int:
-        """Bytes that `read()` returns without waiting."""
-        return len(self._require().pipe.rx)
+        """Bytes that `read()` returns without waiting (`SerialException` once the modem
+        was removed and nothing is left)."""
+        link = self._require()
+        with link.cond:
+            link.check_gone()
+            return len(link.pipe.rx)
 
     @property
     def out_waiting(self) -> int:
@@ -351,8 +371,12 @@ class VModemSerial(SerialBase):
         return self._require().pipe.ready.fileno()
 
     def read(self, size: int = 1) -> bytes:
-        """Up to `size` bytes, waiting per pyserial's ``timeout`` (None, 0 or seconds)."""
+        """Up to `size` bytes, waiting per pyserial's ``timeout`` (None, 0 or seconds).
+        Once the modem was removed: what is buffered, then `SerialException` (as
+        pyserial's POSIX port raises for a device that disconnected)."""
         link = self._require()
+        with link.cond:
+            link.check_gone()
         return link.pipe.read(size, 0 if self._on_loop() else self.timeout)
 
     def write(self, b: Any, /) -> int:
@@ -444,10 +468,13 @@ def _attach(
             raise ValueError(f"vmodem://{name} is already open")
     link = _Link(host, modem, clock)
     modem.attach(link)
+    modem.removal_listeners.append(link.modem_removed)
     return link
 
 
 def _detach(link: _Link) -> None:
+    if link.modem_removed in link.modem.removal_listeners:
+        link.modem.removal_listeners.remove(link.modem_removed)
     if link.modem.port is link:
         link.modem.detach()
 

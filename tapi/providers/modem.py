@@ -29,8 +29,9 @@ LINEDEVSTATUS.dwDevStatusFlags has INSERVICE until the port closes. Requests
 that arrive meanwhile wait for the init to finish; an init failure fails them with
 LINEERR_OPERATIONFAILED. After each call the modem is initialised again. The last
 lineClose drops DTR and closes the port. A port that disappears (end of file, EIO,
-its path removed) completes every pending request with LINEERR_OPERATIONFAILED and
-then reports ``line_closed``: LINE_CLOSE to every app that has the line open.
+its path removed, a vmodem:// modem removed from its host) completes every pending
+request with LINEERR_OPERATIONFAILED and then reports ``line_closed``: LINE_CLOSE to
+every app that has the line open.
 
 Data calls: after CONNECT the call's data goes through a `DataPort`, handed out by
 lineGetID("comm/datamodem"). The provider keeps reading the modem, so NO CARRIER is

@@ -613,6 +613,49 @@ def test_port_vanishing_is_line_close_for_every_app(lab: Lab) -> None:
     assert rid
 
 
+def test_removing_a_vmodem_port_is_line_close(lab: Lab) -> None:
+    """A vmodem:// modem removed from its host under an open line, mid-call: the port
+    is dead, so the provider tells every app (rules.md §6.4): LINE_CLOSE, then the
+    line's and the call's handles are stale. URL ports are not watched for hot-plug, so
+    the device stays (a later lineOpen creates the modem anew)."""
+    from emulator.transports.vmodem import set_default_host
+
+    previous = set_default_host(lab.host, lab.vt)
+    stack = Stack(
+        [provider_for([LineConfig(name="V", port="vmodem://unplugged")], time=lab.vt)],
+        time=lab.vt,
+        loop=lab.loop,
+    )
+    try:
+        params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
+        rc, h, n, _v, _p = stack.lineInitializeEx(None, None, "owner", V22, params)
+        assert rc == 0 and h is not None and n == 1
+        rc, hLine = stack.lineOpen(h, 0, V22, 0, 0, OWNER, DATAMODEM)
+        assert rc == 0 and hLine is not None
+        rid, hCall = stack.lineMakeCall(hLine, ANSWER, 0, data_params())
+        assert rid > 0 and hCall is not None
+        got: list[Msg] = []
+        while not got or got[-1][2] != "CONNECTED":
+            rc, m = stack.lineGetMessage(h, 60_000)
+            assert rc == 0 and m is not None, got
+            got.append(short(m))
+        lab.host.remove_modem("unplugged")  # as a USB modem pulled out
+        while got[-1][0] != "CLOSE":
+            rc, m = stack.lineGetMessage(h, 10_000)  # virtual ms: a deadline
+            assert rc == 0 and m is not None, f"no LINE_CLOSE after the removal: {got}"
+            got.append(short(m))
+        assert got[-1] == ("CLOSE", hLine, 0, 0, 0)
+        assert stack.lineGetCallInfo(hCall)[0] == C.LINEERR_INVALCALLHANDLE
+        assert stack.lineClose(hLine) == C.LINEERR_INVALLINEHANDLE
+        assert [e for e in stack.provider_errors if "the modem was removed" in e], (
+            stack.provider_errors
+        )
+        stack.provider_errors.clear()  # the fault this test provoked
+    finally:
+        stack.close()
+        set_default_host(previous)
+
+
 @pytest.fixture
 def hotplug_lab(tmp_path: Path) -> Iterator[Lab]:
     lab = Lab(tmp_path, hotplug=True)

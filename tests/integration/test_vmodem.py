@@ -89,6 +89,23 @@ def test_at_round_trip(vhost: VHost) -> None:
     assert not port.is_open
 
 
+def test_a_removed_modem_leaves_its_port_dead(vhost: VHost) -> None:
+    """As a USB modem pulled out: read() and in_waiting raise SerialException, and
+    fileno() turns readable so an event loop finds out."""
+    port = vhost.open("vmodem://R")
+    assert command(port, b"AT") == b"AT\r\r\nOK\r\n"
+    assert select.select([port.fileno()], [], [], 0)[0] == []  # nothing to read
+    vhost.host.remove_modem("R")
+    assert select.select([port.fileno()], [], [], 0)[0] == [port.fileno()]
+    with pytest.raises(serial.SerialException, match="vmodem://R: the modem was removed"):
+        _ = port.in_waiting
+    with pytest.raises(serial.SerialException, match="the modem was removed"):
+        port.read(1)
+    with pytest.raises(serial.SerialException, match="the modem was removed"):
+        port.write(b"AT\r")
+    port.close()
+
+
 def test_url_options_and_errors(vhost: VHost) -> None:
     assert parse_url("vmodem://A?profile=hayes&number=555") == ("A", "hayes", "555")
     port = vhost.open("vmodem://Hayes1?profile=hayes&number=5550100")

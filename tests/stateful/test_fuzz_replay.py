@@ -11,6 +11,7 @@ from scenarios.cli import main
 from scenarios.machines.stack import OWNER, InvariantFailure, StackMachine
 from tapi import constants as C
 from tapi.core.tables import Tables
+from tapi.stack import Stack
 
 GOOD = Tables.line_or_error
 
@@ -65,7 +66,10 @@ def test_without_the_defect_the_same_program_passes(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(300)  # hypothesis shrinks the failure first: 30-90 s on a busy machine
 def test_linelab_fuzz_finds_the_planted_defect_and_writes_its_scenario(
-    planted: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    planted: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_provider_errors: list[Stack],
 ) -> None:
     out = tmp_path / "out"
     assert main(["fuzz", "--steps", "60", "--seed", "1", "--out", str(out)]) == 1
@@ -74,6 +78,14 @@ def test_linelab_fuzz_finds_the_planted_defect_and_writes_its_scenario(
     (path,) = out.glob("*.scenario.yaml")
     assert main(["run", str(path)]) == 1
     assert "LINEERR_OPERATIONFAILED" in capsys.readouterr().out
+    # A program with a remove_port step leaves that port's fault in the replaying
+    # stack (the provider saw its vmodem:// port end): expected, and nothing else is.
+    removed = "remove_port" in path.read_text(encoding="utf-8")
+    for stack in no_provider_errors:
+        assert all(removed and "the modem was removed" in e for e in stack.provider_errors), (
+            stack.provider_errors
+        )
+        stack.provider_errors.clear()
 
 
 def test_linelab_fuzz_passes_on_the_built_in_modem(
