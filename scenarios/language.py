@@ -133,15 +133,16 @@ class Step:
 
     def title(self) -> str:
         a = self.args
+        by = f" by {a['by']}" if a.get("by") else ""
         if self.kind == "call":
-            return f"call {a['function']}"
+            return f"call {a['function']}{by}"
         if self.kind == "com":
             return f"com {a['name']}"
         if self.kind == "messages":
             shown = [
                 p.describe() if isinstance(p, Pattern) else "unordered{…}" for p in a["expect"]
             ]
-            return "messages " + (", ".join(shown) if shown else "(none)")
+            return f"messages{by} " + (", ".join(shown) if shown else "(none)")
         if self.kind == "send":
             return f"send {a['text']!r} to {a['modem']}"
         if self.kind == "repeat":
@@ -311,6 +312,8 @@ class _Loader:
                 raise n.error(f"must be one of {', '.join(NEEDS)}, not {n.value!r}")
             needs.add(n.value)
         world = self.world(m.mapping("world", None), m)
+        for kind in world.apps.values():  # a client app needs its server (and processes)
+            needs.update({"server": ("server",), "process": ("server", "process")}.get(kind, ()))
         rows = self.rows(m)
         row_names = {k: Where(self.path, m.line_of("data"), "data") for _, r in rows for k in r}
         flow = _Flow(row_names)
@@ -480,6 +483,7 @@ class _Loader:
         sub: list[Step] = []
         if kind == "call":
             args = self.call(m, flow, where)
+            args["by"] = self.app_ref(m, world, needs)
         elif kind == "com":
             args = self.com(m, flow)
             needs.add("tapi3")
@@ -489,6 +493,7 @@ class _Loader:
                 raise m.error("app", "name the HLINEAPP whose queue to read: $variable")
             flow.use(app.variables(), _at(m, "app"))
             args["app"] = app
+            args["by"] = self.app_ref(m, world, needs)
             args["within"] = parse_duration(m.raw("within", DEFAULT_WITHIN), _at(m, "within"))
             args["ignore"] = [
                 self.pattern(i, strict=False, flow=None) for i in m.items("ignore", [])
@@ -523,10 +528,14 @@ class _Loader:
             args["seconds"] = parse_duration(m.raw("advance"), fail)
         elif kind == "kill":
             target = m.text("kill")
-            if target not in world.apps:
-                raise fail(f"kill names an app of world.apps, not {target!r}")
+            if world.apps.get(target) != "process":
+                known = ", ".join(n for n, k in world.apps.items() if k == "process") or "none"
+                raise fail(
+                    "kill names a client process: an app of world.apps of kind process"
+                    f" ({known}), not {target!r}"
+                )
             args["target"] = target
-            needs.add("process")
+            needs.update(("server", "process"))
         else:
             args["target"] = self.modem_ref(m, kind, world)
             needs.add("exchange")
@@ -544,6 +553,24 @@ class _Loader:
                 needs.add("far-end")
         m.reject_unknown()
         return Step(kind, where, args, source, sub)
+
+    def app_ref(self, m: SpecMap, world: World, needs: set[str]) -> str | None:
+        """`by: NAME`: which app of world.apps makes the call or reads the queue (none:
+        the scenario's own in-process stack). Only `server` and `process` apps are
+        separate clients; naming one adds what it needs."""
+        name = m.text("by", None)
+        if name is None:
+            return None
+        kind = world.apps.get(name)
+        if kind not in ("server", "process"):
+            clients = ", ".join(n for n, k in world.apps.items() if k in ("server", "process"))
+            raise m.error(
+                "by",
+                "names a client app of world.apps (kind server or process:"
+                f" {clients or 'none declared'}), not {name!r}",
+            )
+        needs.update(("server", "process") if kind == "process" else ("server",))
+        return str(name)
 
     def modem_ref(self, m: SpecMap, key: str, world: World) -> str:
         name = str(m.text(key))

@@ -24,6 +24,7 @@ from typing import Any
 
 from emulator.core.tracerecord import TraceRecord
 from emulator.transcript import escape_bytes, escape_text
+from linelab.errors import LinelabError
 from scenarios.events import EventLog
 from scenarios.language import Case, Pattern, Scenario, Step, Unordered, Where
 from scenarios.values import ANY, FUNCTIONS, Expr, resolve
@@ -207,7 +208,7 @@ class _Run:
         kwargs = {k: self.value(v) for k, v in a["params"].items()}
         if self.log is not None:
             self.log.call(function.name, kwargs)
-        result = getattr(self.stack, function.name)(**kwargs)
+        result = getattr(self.api(a.get("by")), function.name)(**kwargs)
         rc = result[0] if isinstance(result, tuple) else result
         outs = (
             dict(zip(function.outputs, result[1:], strict=False))
@@ -243,6 +244,12 @@ class _Run:
             for attr in rest:
                 value = getattr(value, attr, None)
             self.env[var] = value
+
+    def api(self, by: str | None) -> Any:
+        """Who makes a call: the scenario's own stack, or a client app (`by:`)."""
+        if by is None:
+            return self.stack
+        return self._virtual(f"an app of kind {self.scenario.world.apps[by]}").client(by)
 
     def do_com(self, step: Step) -> None:
         # needs: [tapi3] keeps this step from running in a linelab without the objects.
@@ -314,6 +321,7 @@ class _Run:
         remaining: list[Pattern | list[Pattern]] = [
             list(e.patterns) if isinstance(e, Unordered) else e for e in a["expect"]
         ]
+        client = None if a.get("by") is None else self.api(a["by"])
         time_source = self.world.time
         deadline = time_source.now() + a["within"]
         got: list[str] = []
@@ -340,7 +348,14 @@ class _Run:
                 )
             if not remaining and a["expect"]:
                 return
-            rc, m = self.stack.lineGetMessage(h, max(1, math.ceil(left * 1000)))
+            if client is None:
+                rc, m = self.stack.lineGetMessage(h, max(1, math.ceil(left * 1000)))
+            else:
+                # A client only ever takes what is there; the wait is ours, in the
+                # stack's time (the server serves this very stack).
+                rc, m = client.lineGetMessage(h, 0)
+                if rc == C.LINEERR_OPERATIONFAILED:
+                    self.stack.wait_message(h, left)
             if rc == C.LINEERR_OPERATIONFAILED:
                 continue
             if rc != 0 or m is None:
@@ -428,8 +443,13 @@ class _Run:
     def do_advance(self, step: Step) -> None:
         self.world.advance(step.args["seconds"])
 
-    def do_kill(self, step: Step) -> None:  # needs: process (skipped before it gets here)
-        raise StepFailure(TARGET, "kill needs client processes, which this target cannot run")
+    def do_kill(self, step: Step) -> None:
+        name = step.args["target"]
+        world = self._virtual("client processes")
+        try:
+            world.kill(name)
+        except LinelabError as exc:
+            raise StepFailure(HARNESS, str(exc)) from None
 
     # -- teardown ---------------------------------------------------------------------------
     def teardown_checks(self) -> None:
@@ -458,6 +478,16 @@ class _Run:
                     "the hierarchy is not the scenario's final: tree",
                     expected=", ".join(f"{k} {v}" for k, v in final.items()),
                     actual=_counts(h) + "\n" + h.render(),
+                )
+            status = self.world.server_status() if isinstance(self.world, VirtualWorld) else None
+            held = [c for c in (status or {}).get("clients", []) if c["apps"]]
+            if held and final is None:
+                raise StepFailure(
+                    LEAK,
+                    f"the server still holds {held[0]['apps']} app(s) of client pid"
+                    f" {held[0]['pid']} (tapisrv --status)",
+                    expected="no client of the server holds an app",
+                    actual="\n".join(str(c) for c in held),
                 )
         if "stale_handles" not in unchecked:
             self.check_stale(h)

@@ -14,10 +14,19 @@ The pytest fixtures (`scenarios.plugin`) hand the same objects to users' tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import serial
 
@@ -32,6 +41,9 @@ from scenarios.language import World
 from scenarios.porttrace import TracedPort, traced_driver_factory
 from tapi.config import LineConfig
 from tapi.providers.modem import ModemLine, ModemProvider
+from tapi.server import protocol as P
+from tapi.server.client import ServerStack
+from tapi.server.server import TapiServer, start_server
 from tapi.stack import Stack
 
 T = TypeVar("T")
@@ -43,7 +55,103 @@ GRACE = 0.005
 #: What each kind of target can provide (`needs:`); the TAPI 3.x objects once this
 #: linelab has them.
 _TAPI3 = {"tapi3"} if importlib.util.find_spec("tapi.tapi3") is not None else set()
-VIRTUAL_PROVIDES = frozenset({"exchange", "far-end", *_TAPI3})
+VIRTUAL_PROVIDES = frozenset({"exchange", "far-end", "server", "process", *_TAPI3})
+
+#: Real seconds a client process may take to answer one request (or to start).
+CLIENT_TIMEOUT = 30.0
+
+
+class ProcessApp:
+    """The runner's end of a client process (`scenarios.clientproc`): each flat function
+    of the TAPI is a method that asks the process and returns what its ServerStack
+    returned. While the runner waits for an answer it is a busy actor, so virtual time
+    stands still (the process itself runs on real time)."""
+
+    def __init__(self, name: str, path: str) -> None:
+        self.name = name
+        # Its stderr, kept for the message if it dies; closed in close().
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scenarios.clientproc", path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            bufsize=1,
+        )
+        self.pid = self.proc.pid
+        try:
+            hello = self._read()
+            if "ready" not in hello:
+                raise LinelabError(f"client process {name}: {hello.get('error', hello)}")
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self) -> dict[str, Any]:
+        out = self.proc.stdout
+        assert out is not None
+        ready, _, _ = select.select([out], [], [], CLIENT_TIMEOUT)
+        if not ready:
+            raise LinelabError(
+                f"client process {self.name} did not answer within {CLIENT_TIMEOUT:g} s"
+            )
+        line = out.readline()
+        if not line:
+            self.proc.wait(5.0)
+            self._stderr.seek(0)
+            tail = self._stderr.read().decode(errors="replace").strip().splitlines()[-3:]
+            raise LinelabError(
+                f"client process {self.name} exited (status {self.proc.returncode})"
+                + (": " + " / ".join(tail) if tail else "")
+            )
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if not name.startswith(("line", "tapi")):
+            raise AttributeError(name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            request = {
+                "call": name,
+                "args": P.encode(list(args)),
+                "kwargs": {k: P.encode(v) for k, v in kwargs.items()},
+            }
+            stdin = self.proc.stdin
+            assert stdin is not None
+            try:
+                stdin.write(json.dumps(request) + "\n")
+                stdin.flush()
+            except BrokenPipeError:
+                raise LinelabError(f"client process {self.name} is gone") from None
+            reply = self._read()
+            if "error" in reply:
+                raise LinelabError(f"client process {self.name}: {name}: {reply['error']}")
+            return P.decode(reply["result"])
+
+        return call
+
+    def kill(self) -> None:
+        """SIGKILL, and reap it: no chance to close anything (the point)."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(CLIENT_TIMEOUT)
+
+    def close(self) -> None:
+        """End of input: the process closes its ServerStack and exits (killed if not)."""
+        if self.proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._stderr.close()
+
+
 PORT_PROVIDES: frozenset[str] = frozenset(_TAPI3)
 
 
@@ -66,6 +174,9 @@ class VirtualWorld:
         self._previous_host = set_default_host(self.host, self.vt)
         self._closed = False
         self.at_ports: dict[str, serial.SerialBase] = {}
+        self.server: TapiServer | None = None
+        self._server_dir: str | None = None
+        self.clients: dict[str, ServerStack | ProcessApp] = {}
         try:
             for spec in world.modems.values():
                 self.host.add_modem(spec.name, spec.number, spec.profile)
@@ -122,6 +233,68 @@ class VirtualWorld:
     def advance(self, seconds: float) -> None:
         self.vt.sleep(seconds)
 
+    # -- the telephony server and its clients (world.apps of kind server and process) --------
+    def _on_loop(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(CLIENT_TIMEOUT)
+
+    def server_path(self) -> str:
+        """The socket of this world's server, which serves this world's stack (started
+        on first use, on the world's loop: its clients' calls run in the same virtual
+        time as everything else)."""
+        if self.server is None:
+            self._server_dir = tempfile.mkdtemp(prefix="linelab-scenario-")
+            path = os.path.join(self._server_dir, "tapisrv.sock")
+            self.server = self._on_loop(start_server(self.stack, path))
+        assert self.server is not None
+        return self.server.path
+
+    def client(self, name: str) -> ServerStack | ProcessApp:
+        """App `name` of world.apps: a ServerStack in this process (kind server) or a
+        client process (kind process), connected on first use."""
+        found = self.clients.get(name)
+        if found is None:
+            path = self.server_path()
+            kind = self.spec.apps[name]
+            found = ProcessApp(name, path) if kind == "process" else ServerStack(path)
+            self.clients[name] = found
+        return found
+
+    def kill(self, name: str) -> None:
+        """SIGKILL client process `name`; return once the server has shut its apps down."""
+        app = self.client(name)
+        if not isinstance(app, ProcessApp):
+            raise LinelabError(f"app {name} is not a client process")
+        del self.clients[name]
+        app.kill()
+        app.close()
+        assert self.server is not None
+        try:
+            self._on_loop(self.server.wait_dropped(app.pid))
+        except TimeoutError:
+            raise LinelabError(
+                f"the server did not notice that client process {name} (pid {app.pid}) died"
+                f" within {CLIENT_TIMEOUT:g} s"
+            ) from None
+
+    def server_status(self) -> dict[str, Any] | None:
+        """What the server holds per client (`tapisrv --status`), None without a server."""
+        if self.server is None:
+            return None
+        server = self.server
+        status: dict[str, Any] = self.call(server.status)
+        return status
+
+    def close_clients(self) -> None:
+        for app in self.clients.values():
+            app.close()
+        self.clients.clear()
+        if self.server is not None:
+            server, self.server = self.server, None
+            self._on_loop(server.aclose())
+        if self._server_dir is not None:
+            shutil.rmtree(self._server_dir, ignore_errors=True)
+            self._server_dir = None
+
     def at_port(self, name: str) -> serial.SerialBase:
         """A pyserial port on modem `name` for raw AT steps (opened on first use)."""
         port = self.at_ports.get(name)
@@ -158,6 +331,7 @@ class VirtualWorld:
             return
         self._closed = True
         self.close_at_ports()
+        self.close_clients()
         stack = getattr(self, "stack", None)
         if stack is not None:
             stack.close()

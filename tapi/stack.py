@@ -249,6 +249,15 @@ class Stack:
             finally:
                 self._deliver()
 
+    def wait_message(self, hLineApp: int, timeout: float | None) -> bool:
+        """Wait up to `timeout` seconds of the stack's clock until lineGetMessage(hLineApp)
+        would not fail for an empty queue, without taking the message. For a harness
+        whose app reads its queue elsewhere (a client of the server, which only ever asks
+        with time-out 0): it waits here, in the stack's time, and then asks."""
+        core = self._core
+        with self._cond:
+            return self.time.wait(self._cond, lambda: core.message_ready(hLineApp), timeout)
+
     # -- delivery: the I/O around the core --------------------------------------------------
     def _deliver(self) -> None:
         """Act on what the core changed (with the lock held, after a call into it)."""

@@ -75,6 +75,9 @@ class TapiServer:
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: pids whose connection has ended and whose apps were shut down (`wait_dropped`).
+        self.dropped: set[int] = set()
+        self._dropped_event: asyncio.Event | None = None
 
     # -- connections -------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -162,6 +165,18 @@ class TapiServer:
                     "tapisrv: lineShutdown(%#x) of dead pid %d: %d", hLineApp, client.pid, rc
                 )
         client.apps.clear()
+        self.dropped.add(client.pid)
+        if self._dropped_event is not None:
+            self._dropped_event.set()
+
+    async def wait_dropped(self, pid: int) -> None:
+        """Return once the connection of process `pid` has ended and its apps are shut
+        down (a harness that killed the process waits here; no timer, no polling)."""
+        while pid not in self.dropped:
+            if self._dropped_event is None:
+                self._dropped_event = asyncio.Event()
+            self._dropped_event.clear()
+            await self._dropped_event.wait()
 
     # -- delivery ----------------------------------------------------------------------
     def _watch(self, client: Client, hLineApp: int) -> None:
