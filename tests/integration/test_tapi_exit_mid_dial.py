@@ -112,7 +112,7 @@ def test_an_app_that_exits_mid_dial_leaves_the_modem_on_hook(
         "  - name: Deaf modem\n"
         f"    port: {link}\n"
         '    init: "S12=10"\n'  # its guard time: 0.2 s
-        "    timeouts: {command: 1, guard: 0.3, dtr_low: 0.1}\n",
+        "    timeouts: {command: 2, guard: 0.3, dtr_low: 0.1}\n",
         encoding="utf-8",
     )
     env = dict(os.environ, LINELAB_CONFIG=str(config), HOME="/nonexistent-home")
