@@ -1,5 +1,5 @@
 """A scenario's client process: an app of kind ``process`` (docs/scenarios.md, "Client
-processes and the server").
+apps: the server and other processes").
 
 ``python -m scenarios.clientproc SOCKET`` connects a `tapi.server.ServerStack` to the
 scenario's telephony server and then does what the runner tells it, one request per
@@ -52,10 +52,10 @@ def serve(path: str, inp: TextIO, out: TextIO) -> int:
         out.write(json.dumps(message) + "\n")
         out.flush()
 
-    try:
-        stack = ServerStack(path)
-    except Exception as exc:
-        say({"error": f"cannot reach the server at {path}: {exc}"})
+    stack = ServerStack(path)
+    if not stack.connect():  # the reason is logged on stderr, which the runner keeps
+        stack.close()
+        say({"error": f"cannot reach the server at {path}"})
         return 1
     try:
         say({"ready": os.getpid()})

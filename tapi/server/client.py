@@ -121,6 +121,11 @@ class ServerStack:
         self._status_only = status_only
 
     # -- the connection ----------------------------------------------------------------
+    def connect(self) -> bool:
+        """Connect now rather than at the first call (which otherwise gets
+        LINEERR_SERVICE_NOT_RUNNING); False when the server cannot be reached."""
+        return self._connect()
+
     def _connect(self) -> bool:
         """Connected (once; a lost connection stays lost: its handles died with it)."""
         with self._cond:
