@@ -314,6 +314,8 @@ class _Loader:
         world = self.world(m.mapping("world", None), m)
         for kind in world.apps.values():  # a client app needs its server (and processes)
             needs.update({"server": ("server",), "process": ("server", "process")}.get(kind, ()))
+        if world.far:
+            needs.add("far-end")  # a real line cannot script the numbers it calls
         rows = self.rows(m)
         row_names = {k: Where(self.path, m.line_of("data"), "data") for _, r in rows for k in r}
         flow = _Flow(row_names)
@@ -484,6 +486,11 @@ class _Loader:
         if kind == "call":
             args = self.call(m, flow, where)
             args["by"] = self.app_ref(m, world, needs)
+            for ref in number_refs(args["params"]):
+                if ref not in world.modems:
+                    known = ", ".join(world.modems) or "none"
+                    raise m.error("args", f"$number.{ref} names a modem of the world ({known})")
+                needs.add("numbers")
         elif kind == "com":
             args = self.com(m, flow)
             needs.add("tapi3")
@@ -725,6 +732,20 @@ class _Loader:
 
 
 _EMPTY = __import__("inspect").Parameter.empty
+
+
+#: ``$number.B`` in a call's text argument: modem B's number on the target (the world's
+#: number on the virtual exchange, the line's configured number on real lines).
+NUMBER_REF = re.compile(r"\$number\.([A-Za-z0-9_]+)")
+
+
+def number_refs(value: Any) -> list[str]:
+    """The modem names of the ``$number.X`` references in a parsed argument."""
+    if isinstance(value, str):
+        return NUMBER_REF.findall(value)
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in number_refs(v)]
+    return []
 
 
 def variables_of(text: str) -> list[str]:

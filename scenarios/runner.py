@@ -26,7 +26,7 @@ from emulator.core.tracerecord import TraceRecord
 from emulator.transcript import escape_bytes, escape_text
 from linelab.errors import LinelabError
 from scenarios.events import EventLog
-from scenarios.language import Case, Pattern, Scenario, Step, Unordered, Where
+from scenarios.language import NUMBER_REF, Case, Pattern, Scenario, Step, Unordered, Where
 from scenarios.values import ANY, FUNCTIONS, Expr, resolve
 from scenarios.world import PortWorld, VirtualWorld
 from tapi import constants as C
@@ -199,7 +199,9 @@ class _Run:
     def value(self, v: Any) -> Any:
         if isinstance(v, dict) and "__struct__" in v:
             cls = v["__struct__"]
-            return cls(**{k: resolve(x, self.env) for k, x in v.items() if k != "__struct__"})
+            return cls(**{k: self.value(x) for k, x in v.items() if k != "__struct__"})
+        if isinstance(v, str):
+            return NUMBER_REF.sub(lambda m: self.world.number(m.group(1)), v)
         return resolve(v, self.env)
 
     def do_call(self, step: Step) -> None:
@@ -557,6 +559,7 @@ def skip_reason(scenario: Scenario, provides: frozenset[str], target: str) -> st
         "server": "the telephony server (linelab tapisrv)",
         "process": "client processes",
         "tapi3": "the TAPI 3.x objects",
+        "numbers": "the number of each line (--port URL,number=N, or number: in the line config)",
     }
     what = ", ".join(why[n] for n in missing)
     if target == "virtual":

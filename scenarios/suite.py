@@ -25,7 +25,7 @@ from typing import Any
 from linelab.errors import LinelabError, SpecError
 from scenarios.language import Case, Scenario, Step, cases, load_file
 from scenarios.runner import Result, run_case
-from scenarios.world import PORT_PROVIDES, VIRTUAL_PROVIDES, PortWorld, VirtualWorld
+from scenarios.world import PORT_PROVIDES, VIRTUAL_PROVIDES, PortWorld, VirtualWorld, port_numbers
 from tapi.config import LineConfig
 
 LIBRARY = Path(__file__).parent / "library"
@@ -170,7 +170,11 @@ class Target:
     def describe(self) -> str:
         if not self.configs:
             return "the built-in virtual modem"
-        return ", ".join(f"{c.name} on {c.port}" for c in self.configs)
+        return ", ".join(
+            (c.name if c.name.endswith(f" on {c.port}") else f"{c.name} on {c.port}")
+            + (f" (number {c.number})" if c.number else "")
+            for c in self.configs
+        )
 
     def run(
         self,
@@ -199,7 +203,7 @@ class Target:
         return run_case(
             case,
             lambda s: PortWorld(s.world, configs),
-            provides=PORT_PROVIDES,
+            provides=PORT_PROVIDES | port_numbers(configs),
             target="port",
             keep_records=keep_records,
             on_step=on_step,

@@ -55,7 +55,7 @@ GRACE = 0.005
 #: What each kind of target can provide (`needs:`); the TAPI 3.x objects once this
 #: linelab has them.
 _TAPI3 = {"tapi3"} if importlib.util.find_spec("tapi.tapi3") is not None else set()
-VIRTUAL_PROVIDES = frozenset({"exchange", "far-end", "server", "process", *_TAPI3})
+VIRTUAL_PROVIDES = frozenset({"exchange", "far-end", "server", "process", "numbers", *_TAPI3})
 
 #: Real seconds a client process may take to answer one request (or to start).
 CLIENT_TIMEOUT = 30.0
@@ -153,6 +153,11 @@ class ProcessApp:
 
 
 PORT_PROVIDES: frozenset[str] = frozenset(_TAPI3)
+
+
+def port_numbers(configs: list[LineConfig]) -> frozenset[str]:
+    """``numbers`` when every real line has its own number (``$number.X`` works)."""
+    return frozenset({"numbers"}) if configs and all(c.number for c in configs) else frozenset()
 
 
 class VirtualWorld:
@@ -366,6 +371,13 @@ class PortWorld:
         provider = ModemProvider(configs, time=self.time, driver_factory=factory)
         self.stack = Stack([provider], time=self.time)
 
+    def number(self, name: str) -> str:
+        """The configured number of the line that plays modem `name`."""
+        config = self._names.get(name)
+        if config is None or config.number is None:
+            raise LinelabError(f"modem {name} is not one of the target's numbered lines")
+        return config.number
+
     def _since(self) -> float:
         return round(self.time.now() - self.t0, 6)
 
@@ -406,4 +418,4 @@ def check_reachable(configs: list[LineConfig]) -> str | None:
     return None
 
 
-__all__ = ["PortWorld", "VirtualWorld", "check_reachable"]
+__all__ = ["PortWorld", "VirtualWorld", "check_reachable", "port_numbers"]

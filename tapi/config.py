@@ -6,6 +6,7 @@ The line devices of a stack are listed in one versioned YAML file::
     lines:
       - name: Office modem              # LINEDEVCAPS line name
         port: /dev/ttyUSB0              # a path or any pyserial URL: rfc2217://, vmodem://
+        number: "5551001"               # optional: this line's own number (who can call it)
         baudrate: 115200
         init: "ATM0L0"                  # optional extra init string (rules.md §8.1 Init)
         reset: true                     # send ATZ first
@@ -24,7 +25,9 @@ The line devices of a stack are listed in one versioned YAML file::
 
 Every value has a range: ``baudrate`` 50-4,000,000, ``call_setup_fail_timer`` 1-255,
 each time-out a finite number of seconds from 0 to 86,400; ``name`` and ``port`` are
-non-empty printable text, and ``init`` (sent to the modem as one command line) is at
+non-empty printable text, ``number`` is 1-32 of the digits, ``*`` and ``#`` (what
+another line dials to reach this one: `linelab run` needs it for its call scenarios,
+docs/line-config.md), and ``init`` (sent to the modem as one command line) is at
 most 250 characters of printable ASCII, so a CR or LF can never smuggle in a second
 command. Anything else is a SpecError naming the file, the line and the key.
 
@@ -41,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +80,15 @@ MAX_PORT = 4096
 MAX_INIT = 250
 _INIT_CHARS = "printable ASCII (no CR, LF or other control characters)"
 _NAME_CHARS = "printable text (no control characters)"
+MAX_NUMBER = 32
+_NUMBER = re.compile(rf"[0-9*#]{{1,{MAX_NUMBER}}}")
+
+
+def check_number(value: str) -> str | None:
+    """None if `value` is a line number (1-32 digits, * and #), else what is wrong."""
+    if _NUMBER.fullmatch(value):
+        return None
+    return f"a line number is 1-{MAX_NUMBER} of the digits 0-9, * and #, not {value!r}"
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ class LineConfig:
     dial_options: int = 0
     timeouts: Timeouts = field(default_factory=Timeouts)
     source: str = ""
+    number: str | None = None  # this line's own number (what another line dials)
 
     @property
     def dev_cap_flags(self) -> int:
@@ -148,6 +162,9 @@ def _line(entry: SpecMap, index: int) -> LineConfig:
         }
     )
     t.reject_unknown()
+    number = entry.text("number", None)
+    if number is not None and (problem := check_number(number)) is not None:
+        raise entry.error("number", problem)
     config = LineConfig(
         name=_text(entry, "name", None, _NAME_CHARS, MAX_NAME),
         port=_text(entry, "port", None, _NAME_CHARS, MAX_PORT),
@@ -161,6 +178,7 @@ def _line(entry: SpecMap, index: int) -> LineConfig:
         dial_options=options,
         timeouts=timeouts,
         source=f"{entry.path}:{entry.line}",
+        number=number,
     )
     entry.reject_unknown()
     return config

@@ -19,7 +19,7 @@ from scenarios.report import summary, write_json, write_junit, write_records, wr
 from scenarios.runner import Result
 from scenarios.suite import Target, discover, run_cases, select
 from scenarios.world import check_reachable
-from tapi.config import LineConfig, load_lines
+from tapi.config import LineConfig, check_number, load_lines
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EPILOG = (
@@ -40,8 +40,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or directories")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--port", metavar="URL", help="run against a real modem on this port")
-    source.add_argument("--config", metavar="FILE", help="run against the lines of this file")
+    source.add_argument(
+        "--port",
+        action="append",
+        metavar="URL[,number=N]",
+        help="run against a real modem on this port; repeat for a second line (with each "
+        "line's number, the call scenarios run too)",
+    )
+    source.add_argument(
+        "--config", metavar="FILE", help="run against the lines of this file (docs/line-config.md)"
+    )
     parser.add_argument(
         "-k",
         dest="keyword",
@@ -125,6 +133,22 @@ class Progress:
             self.out.flush()
 
 
+def port_line(index: int, text: str) -> LineConfig:
+    """``--port URL[,number=N]`` as a line: ``Modem on URL``, with its own number."""
+    url, sep, number = text.rpartition(",number=")
+    if not sep:
+        url, number = text, ""
+    if not url:
+        raise LinelabError(f"--port {text!r}: the port URL is missing")
+    if sep:
+        problem = check_number(number)
+        if problem is not None:
+            raise LinelabError(f"--port {text!r}: {problem}")
+    return LineConfig(
+        name=f"Modem on {url}", port=url, source=f"--port #{index + 1}", number=number or None
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         print("linelab run: --jobs must be at least 1", file=sys.stderr)
@@ -134,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         todo = select(found, args.keyword, args.tag)
         configs: list[LineConfig] = []
         if args.port is not None:
-            configs = [LineConfig(name=f"Modem on {args.port}", port=args.port, source="--port")]
+            configs = [port_line(i, text) for i, text in enumerate(args.port)]
         elif args.config is not None:
             configs = load_lines(args.config)
     except LinelabError as exc:
