@@ -24,7 +24,7 @@ __all__ = ["runtime_dir"]  # the fixture, used by name
 RUN_DEADLINE = 150.0
 CALLS = (
     "calls::a call from one line to another connects and both ends clean up",
-    "calls::lineShutdown of the calling app drops the call, and the called line sees it end",
+    "calls::the calling app shuts down mid-call, and the called line sees the call end",
 )
 
 
