@@ -2,7 +2,9 @@
 # Build the C pty floors and run every linelab benchmark; the markdown tables go to
 # stdout and to bench/out/latest.md (per-round figures: bench/out/*.json).
 #   bench/run.sh            full run (about a minute on 2 cores)
-#   bench/run.sh --quick    smoke run (1 round, small N, about 20 s)
+#   bench/run.sh --quick    quick run (1 round, small N, about 30 s)
+#   bench/run.sh --smoke    the quick run as a check that every benchmark still runs
+#                           (CI: tools/test-all); exits non-zero if one of them failed
 #   PYTHON=...              interpreter with linelab installed (default: $VIRTUAL_ENV's,
 #                           ../.venv's, the one beside `linelab` on PATH, else python3)
 #   CC=gcc                  C compiler for the floors
@@ -19,9 +21,9 @@ cd "$HERE"
 QUICK=()
 for arg in "$@"; do
   case "$arg" in
-    --quick) QUICK=(--quick) ;;
-    -h|--help) sed -n "2,10p" "$HERE/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;;
-    *) echo "run.sh: unknown option $arg (only --quick)" >&2; exit 2 ;;
+    --quick|--smoke) QUICK=(--quick) ;;
+    -h|--help) sed -n "2,12p" "$HERE/$(basename "${BASH_SOURCE[0]}")"; exit 0 ;;
+    *) echo "run.sh: unknown option $arg (--quick or --smoke)" >&2; exit 2 ;;
   esac
 done
 
@@ -39,6 +41,7 @@ fi
 
 CC="${CC:-gcc}"
 mkdir -p build out
+rm -f out/*.json  # the summary reads only this run's figures
 for src in floors/c/*.c; do
   "$CC" -O2 -Wall -Wextra -o "build/$(basename "${src%.c}")" "$src" || exit 2
 done
@@ -80,6 +83,8 @@ run modem_throughput modem_throughput.py "${QUICK[@]}" --json out/modem_throughp
 run tapi_stack tapi_stack.py "${QUICK[@]}" --json out/tapi_stack.json
 run state_machine state_machine.py "${QUICK[@]}" --json out/state_machine.json
 run virtual_time virtual_time.py "${QUICK[@]}" --json out/virtual_time.json
+run tapi_server tapi_server.py "${QUICK[@]}" --json out/tapi_server.json
+run modem_farm modem_farm.py "${QUICK[@]}" --json out/modem_farm.json
 # bench/ports_burst.py belongs to the ports work; run it when present, same conventions.
 # Bounded by PORTS_BURST_TIMEOUT seconds (default 600) so a hang cannot stall the run.
 if [ -f ports_burst.py ]; then
@@ -93,7 +98,11 @@ fi
 
 {
   cat "$TMP/head.md"
-  for name in engine_throughput modem_latency modem_throughput tapi_stack virtual_time ports_burst; do
+  # The one table (issue 12's rows, each against its floor and goal), then the details.
+  "$PYTHON" summary.py --no-machine out
+  echo
+  for name in engine_throughput modem_latency modem_throughput tapi_stack virtual_time \
+      tapi_server modem_farm state_machine ports_burst; do
     [ -f "$TMP/$name.md" ] && { cat "$TMP/$name.md"; echo; }
   done
 } > "$OUT"

@@ -163,7 +163,7 @@ class HostedModem:
         if self._port is None:
             self._discard()  # produced for nobody: stale for this client
         self._port = port
-        self.host.schedule_service()
+        self.host.touch(self)
 
     def detach(self) -> None:
         """Disconnect the transport: DTR drops and output is discarded until the next
@@ -174,7 +174,7 @@ class HostedModem:
             self._discard()
             self.engine.set_dtr(False)
             self._discard()
-            self.host.schedule_service()
+            self.host.touch(self)
             for listener in list(self.release_listeners):
                 self.host.loop.call_soon(listener)
 
@@ -186,7 +186,7 @@ class HostedModem:
         room = self.engine.dte_room()
         taken = data if len(data) <= room else data[:room]
         if len(taken) < len(data):
-            self._wants_room = True
+            self._want_room()
         if taken:
             self.engine.receive_dte(taken)
         return len(taken)
@@ -195,15 +195,20 @@ class HostedModem:
         """How many bytes `feed()` takes now. Zero arms `port.room_available()`."""
         room = self.engine.dte_room()
         if room <= 0:
-            self._wants_room = True
+            self._want_room()
         return room
+
+    def _want_room(self) -> None:
+        self._wants_room = True
+        self.host._room_waiters[self] = None
 
     def read(self, max_bytes: int = -1) -> bytes:
         """Pull up to `max_bytes` (all if negative) of the modem's output for the client."""
         data = self.engine.read_dte(max_bytes)
         if data:
-            # Draining our buffer frees room for whoever is sending to us.
-            self.host.schedule_service()
+            # Draining our buffer frees room for whoever is sending to us (a pass
+            # visits every modem waiting for room, wherever it is).
+            self.host.touch(self)
         return data
 
     def pending(self) -> int:
@@ -257,7 +262,7 @@ class HostedModem:
         if self._wants_room and self._port is not None and engine.dte_room() > 0:
             self._wants_room = False
             self._port.room_available()
-        self.host._arm(self._timer, engine.next_deadline(), engine.tick)
+        self.host._arm(self._timer, engine.next_deadline(), engine.tick, self)
 
 
 class ModemHost:
@@ -279,10 +284,16 @@ class ModemHost:
         self.exchange = Exchange(self.clock, trace=trace)
         self.modems: dict[str, HostedModem] = {}
         self._service_handle: asyncio.Handle | None = None
+        # What the next pass visits: every modem (`schedule_service`), or only those
+        # touched since the last pass plus those waiting for room, so a pass costs what
+        # changed, not the number of modems (1000 links start in linear time).
+        self._all_due = False
+        self._due: dict[HostedModem, None] = {}
+        self._room_waiters: dict[HostedModem, None] = {}
         self._exchange_timer = _Timer()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self.exchange.set_listener(self.schedule_service)
+        self.exchange.set_listener(self._request)
 
     # -- building ----------------------------------------------------------------------
 
@@ -373,15 +384,37 @@ class ModemHost:
     # -- loop work ---------------------------------------------------------------------
 
     def schedule_service(self) -> None:
-        """Ask for one service pass soon (coalesced; safe to call re-entrantly)."""
+        """Ask for one service pass over every modem soon (coalesced; safe to call
+        re-entrantly)."""
+        self._all_due = True
+        self._request()
+
+    def touch(self, modem: HostedModem) -> None:
+        """Ask for a service pass soon that visits `modem` (coalesced)."""
+        self._due[modem] = None
+        self._request()
+
+    def _request(self) -> None:
         if self._service_handle is None and not self._closed:
             self._service_handle = self.loop.call_soon(self._service)
 
     def _service(self) -> None:
         self._service_handle = None
-        for modem in list(self.modems.values()):
+        if self._all_due:
+            self._all_due = False
+            self._due.clear()
+            modems = list(self.modems.values())
+        else:
+            due, self._due = self._due, {}
+            for waiter in self._room_waiters:
+                due[waiter] = None
+            modems = list(due)
+        for modem in modems:
             if not modem._closed:
                 modem._service()
+        if self._room_waiters:
+            for modem in [m for m in self._room_waiters if m._closed or not m._wants_room]:
+                del self._room_waiters[modem]
         self._arm(self._exchange_timer, self.exchange.next_deadline(), self.exchange.tick)
 
     def _loop_time(self, deadline: float) -> float:
@@ -396,7 +429,13 @@ class ModemHost:
             when = math.nextafter(when, math.inf)
         return when
 
-    def _arm(self, timer: _Timer, deadline: float | None, tick: Callable[[], None]) -> None:
+    def _arm(
+        self,
+        timer: _Timer,
+        deadline: float | None,
+        tick: Callable[[], None],
+        modem: HostedModem | None = None,
+    ) -> None:
         if deadline == timer.deadline and (deadline is None or timer.handle is not None):
             return
         timer.cancel()
@@ -408,7 +447,10 @@ class ModemHost:
             timer.handle = None
             timer.deadline = None
             tick()
-            self.schedule_service()
+            if modem is None:
+                self._request()  # the exchange: its pass re-arms its timer
+            else:
+                self.touch(modem)
 
         timer.handle = self.loop.call_at(self._loop_time(deadline), fire)
 
@@ -423,8 +465,8 @@ class ModemHost:
         line = self.exchange.attach(engine, number, name=name)
         modem = HostedModem(self, engine, line)
         self.modems[name] = modem
-        engine.set_listener(self.schedule_service)
-        self.schedule_service()
+        engine.set_listener(lambda: self.touch(modem))
+        self.touch(modem)
         return modem
 
     def _remove_modem(self, name: str) -> None:
