@@ -337,3 +337,31 @@ def test_release_listeners_run_after_a_detach_frees_the_modem() -> None:
         host.close()
     finally:
         loop.close()
+
+
+def test_a_service_pass_visits_only_the_modems_that_changed(
+    vrun: Callable[[Callable[[], Awaitable[None]]], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One AT on one of 200 modems costs passes over that modem, not over all 200 (the
+    host's start-up and every command were O(modems) per pass, O(n²) for a farm)."""
+    visited: list[str] = []
+    real = HostedModem._service
+
+    def counting(self: HostedModem) -> None:
+        visited.append(self.name)
+        real(self)
+
+    monkeypatch.setattr(HostedModem, "_service", counting)
+
+    async def body() -> None:
+        host = ModemHost()
+        ports = [attached(host, f"M{i}")[1] for i in range(200)]
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        visited.clear()
+        ports[7].type(b"AT\r")
+        await ports[7].expect(b"OK\r\n", timeout=1)
+        assert visited and set(visited) == {"M7"}
+        host.close()
+
+    vrun(body)
