@@ -24,6 +24,7 @@ class Figures:
     """One benchmark's per-round values: key -> {round: value}."""
 
     values: dict[str, dict[str, float]]
+    settings: dict[str, object]
 
     def median(self, key: str) -> float | None:
         got = list(self.values.get(key, {}).values())
@@ -38,9 +39,10 @@ class Figures:
 def load(out: str, name: str) -> Figures:
     try:
         with open(os.path.join(out, f"{name}.json"), encoding="utf-8") as f:
-            return Figures(json.load(f)["values"])
+            data = json.load(f)
+            return Figures(data["values"], data.get("settings", {}))
     except (OSError, ValueError, KeyError):
-        return Figures({})
+        return Figures({}, {})
 
 
 def _num(value: float | None, unit: str = "") -> str:
@@ -89,7 +91,7 @@ def rows(out: str) -> list[list[str]]:
             "≥ ×0.9",
             lambda r: r >= 0.9,
         )
-    n = len(farm.values.get("modem.rss", {})) and "1000"
+    n = farm.settings.get("n")
     for sub, what, unit in (
         ("start", "start-up", " s"),
         ("turn", "one AT each in turn, total", " s"),
