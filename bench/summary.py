@@ -66,7 +66,16 @@ def rows(out: str) -> list[list[str]]:
         met: Callable[[float], bool],
     ) -> None:
         verdict = "—" if ratio is None else ("met" if met(ratio) else "not met")
-        table.append([what, figure, floor, bl.times(_num(ratio)), goal, verdict])
+        table.append(
+            [
+                what,
+                figure,
+                floor,
+                "n/a" if ratio is None else bl.times(bl.fmt(ratio)),
+                goal,
+                verdict,
+            ]
+        )
 
     for loop, label in (("modem", ""), ("modem.uvloop", ", uvloop")):
         if not lat.values.get(f"{loop}.p50") and loop != "modem":
