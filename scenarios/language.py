@@ -31,6 +31,7 @@ from emulator.core.profile import load_profile
 from emulator.network.farend import parse_behaviour, validate_for_caller
 from linelab.errors import LinelabError, SpecError
 from linelab.specfile import SpecItem, SpecMap, load_spec, parse_spec
+from scenarios.coverage import unknown as unknown_coverage_id
 from scenarios.values import (
     ANY,
     FUNCTIONS,
@@ -169,6 +170,7 @@ class Scenario:
     final: dict[str, int] | None
     todo: dict[str, str]
     rows: list[tuple[str | None, dict[str, Any]]]  # (row id, values); (None, {}) without data:
+    covers: list[str] = field(default_factory=list)  # coverage ids (scenarios/coverage.py)
 
     @property
     def stem(self) -> str:
@@ -306,6 +308,14 @@ class _Loader:
         description = m.text("description", "")
         source = m.text("source", None)
         tags = [self.tag(t) for t in m.items("tags", [])]
+        covers: list[str] = []
+        for c in m.items("covers", []):
+            problem = unknown_coverage_id(c.value)
+            if problem is not None:
+                raise c.error(problem)
+            if c.value in covers:
+                raise c.error(f"{c.value!r} is listed twice")
+            covers.append(c.value)
         needs: set[str] = set()
         for n in m.items("needs", []):
             if n.value not in NEEDS:
@@ -363,6 +373,7 @@ class _Loader:
             final=final,
             todo=todo,
             rows=rows,
+            covers=covers,
         )
 
     def tag(self, item: SpecItem) -> str:

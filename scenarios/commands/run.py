@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from linelab.errors import LinelabError
+from scenarios.coverage import FORMATS, matrix, render
 from scenarios.htmlreport import write_report
 from scenarios.language import Case, Step
 from scenarios.report import summary, write_json, write_junit, write_records, write_trace
@@ -82,6 +83,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, metavar="N", help="seed for --random-order")
     parser.add_argument("--random-order", action="store_true", help="shuffle the scenarios")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument(
+        "--coverage",
+        nargs="?",
+        const="text",
+        choices=FORMATS,
+        metavar="FORMAT",
+        help="print which scenarios cover each rule id (text, markdown or json; "
+        "default text) and exit",
+    )
     parser.set_defaults(func=run)
 
 
@@ -164,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
     except LinelabError as exc:
         print(f"linelab run: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.coverage is not None:
+        scenarios = {case.scenario.id: case.scenario for case in todo}
+        sys.stdout.write(render(matrix(scenarios.values()), args.coverage))
+        return EXIT_OK
     if args.list:
         for case in todo:
             tags = f"  [{', '.join(case.scenario.tags)}]" if case.scenario.tags else ""
