@@ -762,6 +762,7 @@ class ModemDialogue:
         self._held = b""  # data-mode bytes that may start NO_CARRIER_PATTERN
         self._last_command: str | None = None
         self._init_queue: list[tuple[str, bool]] = []
+        self._init_retried = False  # one reset retry per initialize()
         self._current: tuple[str, bool] | None = None
         self._dial: _Dial | None = None
         self._ring_count = 0
@@ -851,6 +852,7 @@ class ModemDialogue:
     def initialize(self) -> None:
         """Reset and configure the modem; ends with InitDone or InitFailed."""
         self._fire("initialize")
+        self._init_retried = False
         self._init_queue = self.settings.init_commands()
         self._next_init()
 
@@ -1261,6 +1263,14 @@ class ModemDialogue:
     def _expire_command(self) -> None:
         state = self.state
         if state == INITIALIZING and self._current is not None:
+            if not self._init_retried:
+                # One reset retry, as Unimodem does: an answer can be lost when a port is
+                # closed and reopened while the modem still answers the last session
+                # (docs/benchmarks.md, "the lost ATZ"). A second silence fails the init.
+                self._init_retried = True
+                self._init_queue = self.settings.init_commands()
+                self._next_init()
+                return
             self._init_failed(self._current[0], "TIMEOUT")
         elif state == ANSWERING:
             self._call_ended("TIMEOUT", "answering")
