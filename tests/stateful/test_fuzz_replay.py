@@ -72,7 +72,9 @@ def test_linelab_fuzz_finds_the_planted_defect_and_writes_its_scenario(
     no_provider_errors: list[Stack],
 ) -> None:
     out = tmp_path / "out"
-    assert main(["fuzz", "--steps", "60", "--seed", "1", "--out", str(out)]) == 1
+    # 150 steps: which program hits the defect first depends on how the modem answers
+    # under load (virtual time over real I/O); 60 steps missed it once on a loaded run.
+    assert main(["fuzz", "--steps", "150", "--seed", "1", "--out", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "FAILED: R8:" in printed and "shortest failing program" in printed, printed
     (path,) = out.glob("*.scenario.yaml")
