@@ -21,6 +21,7 @@ is the manual.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -662,7 +663,55 @@ class _Loader:
                 raise sm.error(var, f"{name} gives {outs}, not {what!r}")
             save[var] = what
             flow.save(var, Where(self.path, sm.line_of(var), f"{sm.prefix}.{var}"))
-        return {"function": name, "params": args, "returns": returns, "save": save}
+        expect = self.expectations(m, flow, function.outputs, function.output_type, name)
+        return {
+            "function": name,
+            "params": args,
+            "returns": returns,
+            "save": save,
+            "expect": expect,
+        }
+
+    def expectations(
+        self,
+        m: SpecMap,
+        flow: _Flow,
+        outputs: tuple[str, ...],
+        type_of: Callable[[str], type | None] | None,
+        name: str,
+    ) -> dict[str, Any]:
+        """``expect: {Out.member: value}``: out-values (or members of an out-structure)
+        the step must give, each a number, constant, text, ``$variable`` or a list.
+        `type_of` gives each out-value's structure type (None: members not checked)."""
+        expect: dict[str, Any] = {}
+        em = m.mapping("expect", {})
+        for what in em:
+            head, *members = what.split(".")
+            if head not in outputs:
+                gives = ", ".join(outputs) or "no out-value"
+                raise em.error(what, f"{name} gives {gives}, not {what!r}")
+            struct = type_of(head) if type_of is not None else None
+            if members and struct is None and type_of is not None:
+                raise em.error(what, f"{head} is a plain value, it has no member {members[0]!r}")
+            if struct is not None and dataclasses.is_dataclass(struct):
+                if not members:
+                    raise em.error(what, f"name a member of {struct.__name__}: {head}.dwX")
+                if members[0] not in struct_fields(struct):
+                    raise em.error(what, f"{struct.__name__} has no member {members[0]!r}")
+            raw = em.raw(what)
+            fail = _at(em, what)
+            if isinstance(raw, dict):
+                raise fail("expects a value (or a list of values), not a mapping")
+            value = (
+                [parse_expr(x, fail) for x in raw]
+                if isinstance(raw, list)
+                else parse_expr(raw, fail)
+            )
+            if value is ANY or (isinstance(value, list) and ANY in value):
+                raise fail("'any' checks nothing: leave the member out")
+            flow.use(variables_in(value), fail)
+            expect[what] = value
+        return expect
 
     def com(self, m: SpecMap, flow: _Flow) -> dict[str, Any]:
         """A TAPI 3.x step: ``com: TAPI`` makes an object of that class on the world's
@@ -702,7 +751,17 @@ class _Loader:
                 raise sm.error(var, f"this step gives {allowed}, not {what!r}")
             save[var] = what
             flow.save(var, Where(self.path, sm.line_of(var), f"{sm.prefix}.{var}"))
-        return {"name": name, "object": obj, "params": params, "returns": returns, "save": save}
+        expect = self.expectations(m, flow, ("value",), None, name) if obj else {}
+        if "expect" in m and obj is None:
+            raise m.error("expect", "making an object gives no value to check")
+        return {
+            "name": name,
+            "object": obj,
+            "params": params,
+            "returns": returns,
+            "save": save,
+            "expect": expect,
+        }
 
     def pattern(self, item: SpecItem, *, strict: bool, flow: _Flow | None) -> Pattern:
         if isinstance(item.value, str):

@@ -118,6 +118,30 @@ class Result:
         return "\n".join(out)
 
 
+def same(got: Any, want: Any) -> bool:
+    """Whether a value the stack gave is the one a file wrote. Numbers are 32-bit
+    values: a LINEERR_* or HRESULT written as the headers write it (0x80000048)
+    matches the signed LONG the function returns. A list matches element by element."""
+    if isinstance(got, int) and isinstance(want, int):
+        return (got - want) % (1 << 32) == 0
+    if isinstance(want, list):
+        got = list(got) if isinstance(got, list | tuple) else got
+        return (
+            isinstance(got, list)
+            and len(got) == len(want)
+            and all(same(g, w) for g, w in zip(got, want, strict=True))
+        )
+    return bool(got == want)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return repr(value)
+    if value < 0:
+        value &= 0xFFFFFFFF  # a LONG error code, shown as the headers write it
+    return f"{value:#x}" if value > 9 else str(value)
+
+
 def show_message(m: LINEMESSAGE | Any) -> str:
     """A LINEMESSAGE (or a MessageView) with its names: LINE_CALLSTATE(hDevice=…, …)."""
     name = C.message_name(m.dwMessageID)
@@ -230,7 +254,7 @@ class _Run:
                 )
         elif expected is not ANY:
             want = resolve(expected, self.env)
-            if rc != want:
+            if not same(rc, want):
                 raise StepFailure(
                     WRONG_RETURN,
                     f"{function.name} returned {C.result_name(rc)}, not {C.result_name(want)}",
@@ -246,6 +270,27 @@ class _Run:
             for attr in rest:
                 value = getattr(value, attr, None)
             self.env[var] = value
+        self.check_out_values(function.name, a["expect"], outs)
+
+    def check_out_values(self, name: str, expect: dict[str, Any], outs: dict[str, Any]) -> None:
+        """The step's ``expect:``: each out-value (or member) equals what the file says."""
+        for what, want_raw in expect.items():
+            head, *rest = what.split(".")
+            got: Any = outs.get(head)
+            for part in rest:
+                if part.isdigit():
+                    seq = got if isinstance(got, list | tuple) else ()
+                    got = seq[int(part)] if int(part) < len(seq) else None
+                else:
+                    got = getattr(got, part, None)
+            want = resolve(want_raw, self.env)
+            if not same(got, want):
+                raise StepFailure(
+                    WRONG_RETURN,
+                    f"{name} gave {what} = {_shown(got)}, not {_shown(want)}",
+                    expected=f"{what} = {_shown(want)}",
+                    actual=f"{what} = {_shown(got)}",
+                )
 
     def api(self, by: str | None) -> Any:
         """Who makes a call: the scenario's own stack, or a client app (`by:`)."""
@@ -273,7 +318,7 @@ class _Run:
         if self.log is not None:
             self.log.com_returned(a["name"], hr)
         want = resolve(a["returns"], self.env)
-        if hr != want:
+        if not same(hr, want):
             raise StepFailure(
                 WRONG_RETURN,
                 f"{a['name']} returned {C.hresult_name(hr)}, not {C.hresult_name(want)}",
@@ -286,6 +331,7 @@ class _Run:
             for part in rest:
                 got = got[int(part)] if part.isdigit() else getattr(got, part)
             self.env[var] = got
+        self.check_out_values(a["name"], a["expect"], {"value": result})
 
     def _matches(self, p: Pattern, m: LINEMESSAGE, *, strict: bool) -> bool:
         if m.dwMessageID != p.message_id:
@@ -293,7 +339,7 @@ class _Run:
         for f, want in p.fields.items():
             if want is ANY:
                 continue
-            if getattr(m, f) != resolve(want, self.env):
+            if not same(getattr(m, f), resolve(want, self.env)):
                 return False
         return True
 
@@ -713,7 +759,7 @@ def _step_vars(step: Step) -> list[str]:
     from scenarios.values import variables_in
 
     names: list[str] = []
-    for key in ("params", "app", "returns"):
+    for key in ("params", "app", "returns", "expect"):
         if key in step.args:
             names += variables_in(step.args[key])
     return names

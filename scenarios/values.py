@@ -162,6 +162,12 @@ class Function:
     structs: dict[str, type]  # parameter -> struct type for mapping arguments
     outputs: tuple[str, ...]  # names of the out-values after the return code
     is_async: bool
+    output_types: tuple[type | None, ...] = ()  # the structure type of each out-value
+
+    def output_type(self, name: str) -> type | None:
+        """The structure type of out-value `name` (None: a plain value)."""
+        types = dict(zip(self.outputs, self.output_types, strict=False))
+        return types.get(name)
 
     @property
     def parameters(self) -> list[str]:
@@ -194,7 +200,11 @@ def _load_functions() -> dict[str, Function]:
         outs = _OUT_NAMES.get(name) or tuple(
             p.removeprefix("lp") for p, v in signature.parameters.items() if v.default is OUT
         )
-        table[name] = Function(name, signature, struct_params, outs, name in ASYNC_FUNCTIONS)
+        returned = typing.get_args(hints.get("return"))[1:]
+        out_types = tuple(_struct_of(t) for t in returned)
+        table[name] = Function(
+            name, signature, struct_params, outs, name in ASYNC_FUNCTIONS, out_types
+        )
     return table
 
 

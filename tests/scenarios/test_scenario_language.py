@@ -201,6 +201,80 @@ BROKEN: list[tuple[str, str, int | None, str | None, str]] = [
         "same columns",
     ),
     (
+        "expect names no out-value",
+        doc(scenario("x", INIT + SHUTDOWN + "        expect: {hLine: 1}\n")),
+        17,
+        "scenarios[0].steps[1].expect.hLine",
+        "lineShutdown gives no out-value, not 'hLine'",
+    ),
+    (
+        "expect names no member",
+        doc(
+            scenario(
+                "x",
+                INIT
+                + "      - call: lineGetDevCaps\n        args: [$hApp, 0, TAPI_VERSION2_2, 0]\n"
+                "        expect: {LineDevCaps.dwNumAdresses: 1}\n" + SHUTDOWN,
+            )
+        ),
+        17,
+        "scenarios[0].steps[1].expect.LineDevCaps.dwNumAdresses",
+        "LINEDEVCAPS has no member 'dwNumAdresses'",
+    ),
+    (
+        "expect a member of a plain value",
+        doc(
+            scenario(
+                "x",
+                INIT + OPEN + "      - call: lineGetNumRings\n        args: [$hLine, 0]\n"
+                "        expect: {dwNumRings.x: 1}\n" + SHUTDOWN,
+            )
+        ),
+        20,
+        "scenarios[0].steps[2].expect.dwNumRings.x",
+        "plain value",
+    ),
+    (
+        "expect a whole structure",
+        doc(
+            scenario(
+                "x",
+                INIT
+                + "      - call: lineGetDevCaps\n        args: [$hApp, 0, TAPI_VERSION2_2, 0]\n"
+                "        expect: {LineDevCaps: 1}\n" + SHUTDOWN,
+            )
+        ),
+        17,
+        "scenarios[0].steps[1].expect.LineDevCaps",
+        "name a member of LINEDEVCAPS",
+    ),
+    (
+        "expect any",
+        doc(
+            scenario(
+                "x",
+                INIT + OPEN + "      - call: lineGetNumRings\n        args: [$hLine, 0]\n"
+                "        expect: {dwNumRings: any}\n" + SHUTDOWN,
+            )
+        ),
+        20,
+        "scenarios[0].steps[2].expect.dwNumRings",
+        "checks nothing",
+    ),
+    (
+        "expect a variable never saved",
+        doc(
+            scenario(
+                "x",
+                INIT + OPEN + "      - call: lineGetNumRings\n        args: [$hLine, 0]\n"
+                "        expect: {dwNumRings: $rings}\n" + SHUTDOWN,
+            )
+        ),
+        20,
+        "scenarios[0].steps[2].expect.dwNumRings",
+        "$rings is used but never saved",
+    ),
+    (
         "any as an argument",
         doc(scenario("x", INIT + "      - call: lineShutdown\n        args: [any]\n")),
         16,

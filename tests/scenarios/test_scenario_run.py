@@ -207,6 +207,40 @@ def test_wrong_return_code(tmp_path: Path) -> None:
     assert row["actual"] in ("LINEERR_INVALAPPHANDLE", "LINEERR_UNINITIALIZED")
 
 
+def test_expect_checks_out_values_and_names_the_member(tmp_path: Path) -> None:
+    caps = (
+        "      - call: lineGetDevCaps\n        args: [$hApp, 0, TAPI_VERSION2_2, 0]\n"
+        "        expect:\n          LineDevCaps.dwNumAddresses: {n}\n"
+        "          LineDevCaps.ProviderInfo: UNIMODEM\n"
+        "      - call: lineGetDevCaps\n        args: [$hApp, 9, TAPI_VERSION2_2, 0]\n"
+        "        returns: 0x80000002\n"
+    )
+    write(tmp_path, "good", scenario("caps as they are", INIT + caps.format(n=1) + SHUTDOWN))
+    status, got = run_json(tmp_path, str(tmp_path / "good.scenario.yaml"))
+    assert (status, one(got)["status"]) == (0, "passed"), one(got)
+    write(tmp_path, "bad", scenario("caps as they are not", INIT + caps.format(n=2) + SHUTDOWN))
+    status, got = run_json(tmp_path, str(tmp_path / "bad.scenario.yaml"))
+    row = one(got)
+    assert status == 1
+    assert row["cause"] == "wrong return code"
+    assert "LineDevCaps.dwNumAddresses = 1, not 2" in str(row["message"])
+    assert (row["expected"], row["actual"]) == (
+        "LineDevCaps.dwNumAddresses = 2",
+        "LineDevCaps.dwNumAddresses = 1",
+    )
+    assert str(row["step"]).endswith(":15")  # the lineGetDevCaps step
+
+
+def test_header_values_match_signed_return_codes() -> None:
+    from scenarios.runner import same
+
+    assert same(-2147483576, 0x80000048)  # LINEERR_OPERATIONFAILED as a LONG and in tapi.h
+    assert not same(-2147483576, 0x80000047)
+    assert same(["comm", "tapi/line"], ["comm", "tapi/line"])
+    assert not same(["comm"], ["comm", "tapi/line"])
+    assert not same("UNIMODEM", "unimodem")
+
+
 def test_todo_that_fails_is_todo_and_one_that_passes_fails(tmp_path: Path) -> None:
     todo = '    todo: {virtual: "known gap"}\n'
     failing = (
