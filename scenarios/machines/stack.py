@@ -44,6 +44,8 @@ from scenarios.world import PortWorld, VirtualWorld
 from tapi import constants as C
 from tapi.config import LineConfig
 from tapi.structs import LINECALLPARAMS, LINEINITIALIZEEXPARAMS, LINEMESSAGE
+from tapi.tapi3 import TAPI, Address
+from tapi.tapi3 import constants as K
 from tapi.view import Hierarchy
 
 V22 = C.TAPI_VERSION2_2
@@ -153,6 +155,9 @@ class Model:
         self.requests: dict[int, Request] = {}
         self.last_rid = 0
         self.removed: set[int] = set()
+        #: Live HLINEAPPs of TAPI 3 objects (`T3Model`): not the 2.x rules' apps, but
+        #: they make a stale handle's code its INVAL* rather than UNINITIALIZED (R8).
+        self.others: set[int] = set()
 
     def issue(self, h: int, kind: str) -> None:
         if h in self.issued:
@@ -167,7 +172,7 @@ class Model:
 
     def expected(self, kind: str) -> int:
         """The R8 code of a stale handle of `kind` now."""
-        if not self.apps:
+        if not self.apps and not self.others:
             return C.LINEERR_UNINITIALIZED
         return {
             "app": C.LINEERR_INVALAPPHANDLE,
@@ -209,6 +214,23 @@ class Model:
                 r.suppressed = "R1 lineShutdown"
 
 
+@dataclass
+class T3Model:
+    """One TAPI 3 object (ITTAPI) and what docs/rules.md §6.10 says of it."""
+
+    obj: TAPI
+    h: int | None = None  # its HLINEAPP while initialised
+    ever: bool = False  # initialised once (then Initialize is E_UNEXPECTED for good)
+    shut: bool = False
+    #: lRegister -> the HLINE RegisterCallNotifications opened for it.
+    regs: dict[int, int] = field(default_factory=dict)
+    #: Cookies unregistered or of a shut-down object (UnregisterNotifications: E_INVALIDARG).
+    old: set[int] = field(default_factory=set)
+    #: HLINEs of unregistered registrations: §6.10 lets them close once no call is alive.
+    lingering: set[int] = field(default_factory=set)
+    addresses: list[Address] = field(default_factory=list)
+
+
 def _short(m: Any) -> str:
     return (
         f"{C.message_name(m.dwMessageID)}(h={m.hDevice:#x}, {m.dwParam1:#x}, "
@@ -234,6 +256,8 @@ class StackMachine(RuleBasedStateMachine):
     dead_lines = Bundle("dead_lines")
     calls = Bundle("calls")
     dead_calls = Bundle("dead_calls")
+    tapis = Bundle("tapis")
+    registrations = Bundle("registrations")
 
     def __init__(self) -> None:
         super().__init__()
@@ -255,6 +279,7 @@ class StackMachine(RuleBasedStateMachine):
         self.seen: dict[int, list[str]] = {}  # app -> messages read (drains, callbacks)
         self.callback_msgs: list[tuple[int, Any]] = []
         self.ports: dict[int, queue.Queue[Any]] = {}
+        self.t3: list[T3Model] = []
         self.counter = 0
         self.steps = 0
         self.rules_hit: dict[str, int] = {}
@@ -667,6 +692,139 @@ class StackMachine(RuleBasedStateMachine):
         self._after(LONG if self.virtual else SETTLE)
         self.settled_long = True
 
+    # -- rules: TAPI 3 (docs/tapi3.md, docs/rules.md §6.10) ------------------------------------
+    def _t3_step(self, what: str) -> None:
+        self.program.notes.append(f"TAPI 3: {what} (no scenario step: not replayed)")
+
+    @precondition(lambda self: len(self.t3) < MAX_APPS)
+    @rule(target=tapis, initialize=st.booleans())
+    def tapi3_new(self, initialize: bool) -> Any:
+        """A new ITTAPI over the stack; Initialize it now or leave it uninitialised."""
+        self._hit("ITTAPI new")
+        t = T3Model(TAPI(self.stack, app_name=f"fuzz3-{len(self.t3)}"))
+        self.t3.append(t)
+        self._t3_step(f"TAPI object {len(self.t3) - 1}")
+        if initialize:
+            self._tapi3_initialize(t)
+        self._after()
+        return len(self.t3) - 1
+
+    @rule(i=tapis)
+    def tapi3_initialize(self, i: int) -> None:
+        """ITTAPI::Initialize: S_OK, S_FALSE again, E_UNEXPECTED once shut down."""
+        self._hit("ITTAPI.Initialize")
+        self._tapi3_initialize(self.t3[i])
+        self._after()
+
+    def _tapi3_initialize(self, t: T3Model) -> None:
+        want = K.E_UNEXPECTED if t.shut else K.S_FALSE if t.h is not None else K.S_OK
+        hr = t.obj.Initialize()
+        self._t3_step(f"Initialize -> {hr:#x}")
+        if hr != want:
+            raise InvariantFailure("§6.10", f"Initialize returned {hr:#x}, not {want:#x}")
+        if hr == K.S_OK:
+            h = t.obj.hLineApp
+            assert h is not None
+            self.model.issue(h, "app")
+            self.model.others.add(h)
+            t.h, t.ever = h, True
+            hr, addresses = t.obj.EnumerateAddresses()
+            assert hr == K.S_OK and addresses is not None, hex(hr)
+            t.addresses = addresses
+
+    @rule(
+        target=registrations,
+        i=tapis,
+        device=st.integers(0, 1),
+        owner=st.booleans(),
+    )
+    def tapi3_register(self, i: int, device: int, owner: bool) -> Any:
+        """RegisterCallNotifications (one lineOpen); TAPI_E_NOT_INITIALIZED when not
+        initialised or shut down, also for an address of before the Shutdown."""
+        self._hit("ITTAPI.RegisterCallNotifications")
+        t = self.t3[i]
+        addresses = [a for a in t.addresses if a.device_id == device % self.devices]
+        address = addresses[0] if addresses else None
+        hr, cookie = t.obj.RegisterCallNotifications(
+            address, True, owner, address.media_types if address else 0, 0
+        )
+        self._t3_step(f"RegisterCallNotifications(device {device}) -> {hr:#x}")
+        got: list[tuple[int, int]] = []
+        if t.h is None:
+            want = K.TAPI_E_NOT_INITIALIZED
+            if hr != want:
+                raise InvariantFailure(
+                    "§6.10", f"RegisterCallNotifications returned {hr:#x}, not {want:#x}"
+                )
+        elif address is not None and (
+            hr == K.S_OK or device % self.devices not in self.model.removed
+        ):
+            # A line opened on a removed port may be closed by its provider (§6.4).
+            if hr != K.S_OK or cookie is None:
+                raise InvariantFailure("§6.10", f"RegisterCallNotifications failed: {hr:#x}")
+            hl = t.obj._registrations[cookie].line
+            assert hl is not None
+            self.model.issue(hl.hLine, "line")
+            self.model.lines[hl.hLine] = LineModel(
+                hl.hLine, t.h, device % self.devices, OWNER if owner else MONITOR
+            )
+            t.regs[cookie] = hl.hLine
+            got.append((i, cookie))
+        self._after()
+        return multiple(*got)
+
+    @rule(reg=registrations)
+    def tapi3_unregister(self, reg: tuple[int, int]) -> None:
+        """UnregisterNotifications: S_OK once, then E_INVALIDARG (§6.10)."""
+        self._hit("ITTAPI.UnregisterNotifications")
+        i, cookie = reg
+        t = self.t3[i]
+        hr = t.obj.UnregisterNotifications(cookie)
+        self._t3_step(f"UnregisterNotifications({cookie}) -> {hr:#x}")
+        live = cookie in t.regs
+        want = K.S_OK if live else K.E_INVALIDARG
+        if hr != want:
+            raise InvariantFailure(
+                "§6.10", f"UnregisterNotifications({cookie}) returned {hr:#x}, not {want:#x}"
+            )
+        if live:
+            hl = t.regs.pop(cookie)
+            t.old.add(cookie)
+            # It may stay open while a call object made through it is alive (§6.10).
+            self.model.lines.pop(hl, None)
+            t.lingering.add(hl)
+        self._after()
+
+    @rule(i=tapis)
+    def tapi3_shutdown(self, i: int) -> None:
+        """ITTAPI::Shutdown: lineShutdown of its HLINEAPP (§6.1, §6.2); S_FALSE again;
+        TAPI_E_NOT_INITIALIZED if never initialised."""
+        self._hit("ITTAPI.Shutdown")
+        self._observe()
+        t = self.t3[i]
+        want = K.S_OK if t.h is not None else K.S_FALSE if t.ever else K.TAPI_E_NOT_INITIALIZED
+        hr = t.obj.Shutdown()
+        self._t3_step(f"Shutdown -> {hr:#x}")
+        if hr != want:
+            raise InvariantFailure("§6.10", f"Shutdown returned {hr:#x}, not {want:#x}")
+        if t.h is not None:
+            self._tapi3_forget(t)
+        self._after()
+
+    def _tapi3_forget(self, t: T3Model) -> None:
+        assert t.h is not None
+        self.model.others.discard(t.h)
+        self.model.stale[t.h] = "app"
+        for hl in list(t.regs.values()) + list(t.lingering):
+            if hl in self.model.lines:
+                self.model.close_line(hl, None)
+            else:
+                self.model.stale[hl] = "line"
+        t.old.update(t.regs)
+        t.regs.clear()
+        t.lingering.clear()
+        t.h, t.shut = None, True
+
     # -- invariants -------------------------------------------------------------------------------
     @invariant()
     def R1_R2_R3_no_child_outlives_its_parent(self) -> None:
@@ -676,9 +834,10 @@ class StackMachine(RuleBasedStateMachine):
         view = self.stack.hierarchy()
         m = self.model
         apps = {a.hLineApp for a in view.apps}
-        if apps != set(m.apps):
+        if apps != set(m.apps) | m.others:
             raise InvariantFailure("R1", f"live apps {sorted(apps)} != model {sorted(m.apps)}")
-        lines = view.hlines()
+        lingering = {h for t in self.t3 for h in t.lingering}
+        lines = view.hlines() - lingering
         if lines != set(m.lines):
             raise InvariantFailure(
                 "R2", f"live lines {sorted(lines)} != model {sorted(m.lines)}\n{view.render()}"
@@ -689,6 +848,8 @@ class StackMachine(RuleBasedStateMachine):
             raise InvariantFailure("R3", f"calls {gone} vanished while their line is open")
         for app in view.apps:
             for line in app.lines:
+                if line.hLine in lingering:
+                    continue
                 if self.model.lines[line.hLine].app != app.hLineApp:
                     raise InvariantFailure("R1", f"line {line.hLine:#x} under the wrong app")
         for device in view.devices:
@@ -696,6 +857,48 @@ class StackMachine(RuleBasedStateMachine):
                 for h in pc.handles:
                     if h in m.stale and h in calls:
                         raise InvariantFailure("R3", f"freed call {h:#x} is still in the tree")
+
+    @invariant()
+    def s6_10_tapi3_teardown(self) -> None:
+        """A shut-down TAPI 3 object answers what §6.10 and docs/tapi3.md say: Initialize
+        E_UNEXPECTED, Shutdown S_FALSE, RegisterCallNotifications (an address of before)
+        TAPI_E_NOT_INITIALIZED, UnregisterNotifications E_INVALIDARG, EnumerateAddresses
+        E_INVALIDARG; its layer's threads have ended and its HLINEAPP is gone (R8 checks
+        the code). A live one's HLINEAPP is in the tree and its registrations answer."""
+        self.checks += 1
+        apps = {a.hLineApp for a in self.stack.hierarchy().apps}
+        for n, t in enumerate(self.t3):
+            if t.h is not None:
+                if t.h not in apps or not t.obj.initialized:
+                    raise InvariantFailure("§6.10", f"TAPI object {n} lost its HLINEAPP")
+                continue
+            if not t.shut:
+                continue
+            address = t.addresses[0] if t.addresses else None
+            answers = {
+                "Initialize": (t.obj.Initialize(), K.E_UNEXPECTED),
+                "Shutdown": (t.obj.Shutdown(), K.S_FALSE),
+                "EnumerateAddresses": (t.obj.EnumerateAddresses()[0], K.E_INVALIDARG),
+                "RegisterCallNotifications": (
+                    t.obj.RegisterCallNotifications(address, True, False, 0, 0)[0]
+                    if address is not None
+                    else K.TAPI_E_NOT_INITIALIZED,
+                    K.TAPI_E_NOT_INITIALIZED,
+                ),
+            }
+            for cookie in sorted(t.old):
+                answers[f"UnregisterNotifications({cookie})"] = (
+                    t.obj.UnregisterNotifications(cookie),
+                    K.E_INVALIDARG,
+                )
+            for name, (got, want) in answers.items():
+                if got != want:
+                    raise InvariantFailure(
+                        "§6.10",
+                        f"shut-down TAPI object {n}: {name} returned {got:#x}, not {want:#x}",
+                    )
+            if t.obj.threads:
+                raise InvariantFailure("§6.10", f"TAPI object {n}'s threads outlive Shutdown")
 
     @invariant()
     def R4_no_message_of_a_closed_object(self) -> None:
@@ -779,6 +982,8 @@ class StackMachine(RuleBasedStateMachine):
         """lineRegisterRequestRecipient on/off holds; lineShutdown withdraws it (§6.7)."""
         self.checks += 1
         for app in self.stack.hierarchy().apps:
+            if app.hLineApp in self.model.others:
+                continue
             model = self.model.apps[app.hLineApp]
             if bool(app.request_modes) != model.registered:
                 raise InvariantFailure(
@@ -810,6 +1015,8 @@ class StackMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         failed: BaseException | None = None
         try:
+            for t in self.t3:
+                t.obj.Shutdown()
             self.world.close()
             faults = [e for e in self.stack.provider_errors if not self._expected_fault(e)]
             self.stack.provider_errors.clear()
