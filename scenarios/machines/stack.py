@@ -46,6 +46,7 @@ from tapi.config import LineConfig
 from tapi.structs import LINECALLPARAMS, LINEINITIALIZEEXPARAMS, LINEMESSAGE
 from tapi.tapi3 import TAPI, Address
 from tapi.tapi3 import constants as K
+from tapi.tapi3.objects import line_modes_of
 from tapi.view import Hierarchy
 
 V22 = C.TAPI_VERSION2_2
@@ -693,8 +694,14 @@ class StackMachine(RuleBasedStateMachine):
         self.settled_long = True
 
     # -- rules: TAPI 3 (docs/tapi3.md, docs/rules.md §6.10) ------------------------------------
-    def _t3_step(self, what: str) -> None:
-        self.program.notes.append(f"TAPI 3: {what} (no scenario step: not replayed)")
+    def _t3_step(self, what: str, flat: Step | None = None) -> None:
+        """Note a TAPI 3 step; `flat` is the 2.x call it made that gave or freed a
+        handle, written as a scenario step so the replay's handle values stay the same."""
+        if flat is not None:
+            self.program.add(flat)
+            self.program.notes.append(f"TAPI 3: {what}, replayed as its {flat['call']}")
+        else:
+            self.program.notes.append(f"TAPI 3: {what} (nothing to replay)")
 
     @precondition(lambda self: len(self.t3) < MAX_APPS)
     @rule(target=tapis, initialize=st.booleans())
@@ -719,7 +726,17 @@ class StackMachine(RuleBasedStateMachine):
     def _tapi3_initialize(self, t: T3Model) -> None:
         want = K.E_UNEXPECTED if t.shut else K.S_FALSE if t.h is not None else K.S_OK
         hr = t.obj.Initialize()
-        self._t3_step(f"Initialize -> {hr:#x}")
+        flat: Step | None = None
+        if hr == K.S_OK:
+            flat = {
+                "call": "lineInitializeEx",
+                "args": {
+                    "lpszFriendlyAppName": t.obj._app_name,
+                    "dwAPIVersion": "TAPI_VERSION2_2",
+                    "lpLineInitializeExParams": {"dwOptions": "LINEINITIALIZEEXOPTION_USEEVENT"},
+                },
+            }
+        self._t3_step(f"Initialize -> {hr:#x}", flat)
         if hr != want:
             raise InvariantFailure("§6.10", f"Initialize returned {hr:#x}, not {want:#x}")
         if hr == K.S_OK:
@@ -748,7 +765,16 @@ class StackMachine(RuleBasedStateMachine):
         hr, cookie = t.obj.RegisterCallNotifications(
             address, True, owner, address.media_types if address else 0, 0
         )
-        self._t3_step(f"RegisterCallNotifications(device {device}) -> {hr:#x}")
+        flat = None
+        if hr == K.S_OK and cookie is not None and address is not None:
+            privileges = (OWNER if owner else 0) | MONITOR
+            modes = line_modes_of(address.media_types, address._line_modes)
+            flat = {
+                "call": "lineOpen",
+                "args": [t.h, address.device_id, address._version, 0, cookie, privileges, modes],
+                "returns": 0,
+            }
+        self._t3_step(f"RegisterCallNotifications(device {device}) -> {hr:#x}", flat)
         got: list[tuple[int, int]] = []
         if t.h is None:
             want = K.TAPI_E_NOT_INITIALIZED
@@ -780,8 +806,11 @@ class StackMachine(RuleBasedStateMachine):
         i, cookie = reg
         t = self.t3[i]
         hr = t.obj.UnregisterNotifications(cookie)
-        self._t3_step(f"UnregisterNotifications({cookie}) -> {hr:#x}")
         live = cookie in t.regs
+        hl_of = t.regs.get(cookie)
+        closed = hl_of is not None and hl_of not in t.obj._lines
+        flat = {"call": "lineClose", "args": [hl_of], "returns": 0} if closed and hr == 0 else None
+        self._t3_step(f"UnregisterNotifications({cookie}) -> {hr:#x}", flat)
         want = K.S_OK if live else K.E_INVALIDARG
         if hr != want:
             raise InvariantFailure(
@@ -790,9 +819,11 @@ class StackMachine(RuleBasedStateMachine):
         if live:
             hl = t.regs.pop(cookie)
             t.old.add(cookie)
-            # It may stay open while a call object made through it is alive (§6.10).
-            self.model.lines.pop(hl, None)
-            t.lingering.add(hl)
+            if closed and hl in self.model.lines:
+                self.model.close_line(hl, None)
+            else:  # It may stay open while a call object made through it is alive (§6.10).
+                self.model.lines.pop(hl, None)
+                t.lingering.add(hl)
         self._after()
 
     @rule(i=tapis)
@@ -803,8 +834,10 @@ class StackMachine(RuleBasedStateMachine):
         self._observe()
         t = self.t3[i]
         want = K.S_OK if t.h is not None else K.S_FALSE if t.ever else K.TAPI_E_NOT_INITIALIZED
+        h = t.h
         hr = t.obj.Shutdown()
-        self._t3_step(f"Shutdown -> {hr:#x}")
+        flat = {"call": "lineShutdown", "args": [h], "returns": 0} if h is not None else None
+        self._t3_step(f"Shutdown -> {hr:#x}", flat)
         if hr != want:
             raise InvariantFailure("§6.10", f"Shutdown returned {hr:#x}, not {want:#x}")
         if t.h is not None:
@@ -1057,7 +1090,7 @@ class StackMachine(RuleBasedStateMachine):
             directory,
             name=f"fuzz {getattr(failure, 'rule', type(failure).__name__)}",
             failure=str(failure).split("\nFailing test case", 1)[0],
-            live_apps=sorted(self.model.apps),
+            live_apps=sorted(set(self.model.apps) | self.model.others),
             trace=trace,
         )
 

@@ -3,9 +3,13 @@ its `s6_10_tapi3_teardown` invariant catches."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from scenarios.machines.stack import InvariantFailure, StackMachine
+from scenarios.cli import main
+from scenarios.machines.stack import OWNER, InvariantFailure, StackMachine
+from tapi.core.tables import Tables
 from tapi.tapi3 import TAPI
 
 GOOD = TAPI.Initialize
@@ -70,3 +74,32 @@ def test_the_planted_reinitialisation_fails_s6_10(monkeypatch: pytest.MonkeyPatc
         for t in machine.t3:
             t.obj.Shutdown()
         machine.teardown()
+
+
+def test_a_failure_after_3x_steps_replays_with_the_same_handle_values(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 3.x steps are written as the flat calls that gave or freed handles, so a 2.x
+    failure after them replays under `linelab run` with the same HLINE values."""
+    from tests.stateful.test_fuzz_replay import stale_lines_answer_operationfailed
+
+    monkeypatch.setattr(Tables, "line_or_error", stale_lines_answer_operationfailed)
+    machine = StackMachine()
+    try:
+        h = machine.initialize(option="event")
+        i = machine.tapi3_new(initialize=True)
+        (reg,) = machine.tapi3_register(i=i, device=0, owner=True).values
+        machine.tapi3_unregister(reg=reg)
+        (hl,) = machine.open(h=h, device=1, privileges=OWNER).values
+        machine.close(h=hl)
+        with pytest.raises(InvariantFailure, match="R8: stale line") as failure:
+            machine.R8_stale_handles_get_their_codes()
+        path = machine.write_failure(tmp_path, failure.value)
+    finally:
+        machine.teardown()
+    text = path.read_text()
+    assert "replayed as its lineOpen" in text and "replayed as its lineClose" in text, text
+    capsys.readouterr()
+    assert main(["run", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "lineGetLineDevStatus returned LINEERR_OPERATIONFAILED" in out, out
