@@ -9,10 +9,18 @@ import pytest
 
 from scenarios.cli import main
 from scenarios.machines.stack import OWNER, InvariantFailure, StackMachine
+from tapi import constants as C
 from tapi.core.tables import Tables
 from tapi.tapi3 import TAPI
 
 GOOD = TAPI.Initialize
+GOOD_LINE = Tables.line_or_error
+
+
+def stale_lines_answer_operationfailed(self: Tables, hLine: object) -> object:
+    """test_fuzz_replay's planted R8 defect: a closed HLINE answers OPERATIONFAILED."""
+    got = GOOD_LINE(self, hLine)
+    return C.LINEERR_OPERATIONFAILED if got == C.LINEERR_INVALLINEHANDLE else got
 
 
 def initialize_again_after_shutdown(self: TAPI) -> int:
@@ -81,8 +89,6 @@ def test_a_failure_after_3x_steps_replays_with_the_same_handle_values(
 ) -> None:
     """The 3.x steps are written as the flat calls that gave or freed handles, so a 2.x
     failure after them replays under `linelab run` with the same HLINE values."""
-    from tests.stateful.test_fuzz_replay import stale_lines_answer_operationfailed
-
     monkeypatch.setattr(Tables, "line_or_error", stale_lines_answer_operationfailed)
     machine = StackMachine()
     try:
