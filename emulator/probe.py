@@ -7,7 +7,11 @@ its factory profile (``AT&F``), turns echo off and verbose results on, then asks
 ATI0-ATI9, +GMI/+GMM/+GMR/+GSN/+GCAP and +FCLASS=?, the numeric codes of OK and ERROR
 (ATV0), whether an unknown command is an error, and, for each S-register, its factory
 value and the range of values it accepts (binary search with ``ATSn=v`` read back by
-``ATSn?``: a modem that clamps instead of refusing shows it). It ends with ATZ.
+``ATSn?``: a modem that clamps instead of refusing shows it), and three behaviours the
+conformance scenarios rely on: whether ``A/`` repeats the last line, whether an
+over-long line is refused (and how long the command buffer is), and whether
+information text under ATV0 is framed ``text CR LF``; what a modem lacks goes into
+the profile's ``lacks:``. It ends with ATZ.
 Nothing is dialled, so CONNECT codes and line rates come from the base profile
 (``generic``), and the report says so.
 """
@@ -32,6 +36,8 @@ READ_ONLY: frozenset[int] = frozenset({1})
 #: characters (CR, LF, BS), so trying values there would cut the probe off from the
 #: modem. Their factory values are read; their ranges come from the base profile.
 LINE_CHARACTERS: frozenset[int] = frozenset({3, 4, 5})
+#: Command buffer sizes a profile may state (characters after AT).
+_BUFFER = (40, 1024)
 #: How long one command may take to answer (seconds).
 COMMAND_TIMEOUT = 3.0
 
@@ -80,6 +86,8 @@ class Findings:
     registers: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # default, low, high
     clamps: list[int] = field(default_factory=list)  # registers that clamp instead of refusing
     defaults_only: dict[int, int] = field(default_factory=dict)  # value read, range not probed
+    buffer_size: int | None = None  # command buffer (characters after AT), if it has a limit
+    lacks: list[str] = field(default_factory=list)  # behaviours (profile BEHAVIOURS) missing
     commands: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -101,11 +109,11 @@ class Prober:
         self.numeric = False  # results are numeric (ATV0) for now
 
     # -- talking ---------------------------------------------------------------------------
-    def command(self, text: str) -> Answer:
-        """Send ``text`` + CR and read up to its final result (or the time-out)."""
+    def command(self, text: str, *, end: bytes = b"\r") -> Answer:
+        """Send ``text`` + `end` (CR) and read up to its final result (or the time-out)."""
         self.found.commands += 1
         self.port.reset_input_buffer()
-        self.port.write(text.encode("ascii") + b"\r")
+        self.port.write(text.encode("ascii") + end)
         data = b""
         deadline = time.monotonic() + self.timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -141,11 +149,14 @@ class Prober:
         answer = self.command("AT+FCLASS=?")
         if answer.ok and answer.lines:
             f.fclass = _fclass(answer.lines[0])
+        self.progress("behaviours")
+        self.behaviours()
         self.progress("result codes")
         f.unknown_commands = "ok" if self.command("AT+LINELABPROBE").ok else "error"
         self.numeric = True  # ATV0's own answer is already numeric
         self.must("ATV0")
         f.ok_code = _number(self.command("AT").final)
+        self.v0_info()
         for bad in ("AT+LINELABPROBE=?!", "ATS7=999"):
             code = _number(self.command(bad).final)
             if code is not None and code != f.ok_code:
@@ -158,6 +169,40 @@ class Prober:
             self.register(n)
         self.command("ATZ")
         return f
+
+    def behaviours(self) -> None:
+        """A/ and the command buffer (echo off, verbose results)."""
+        f = self.found
+        self.must("AT")
+        if not self.command("A", end=b"/").ok:
+            f.lacks.append("repeat")
+            self.command("")  # end whatever the modem made of "A/"
+        longest = _BUFFER[1] + 1
+        if self.command("AT" + _filler(longest)).ok:
+            f.lacks.append("overflow")  # even more than any buffer runs
+            return
+
+        def fits(n: int) -> bool:
+            return self.command("AT" + _filler(n)).ok
+
+        size = _search(_BUFFER[0] - 1, longest - 1, fits, up=True)
+        if size < _BUFFER[0]:
+            f.notes.append(f"the command buffer is below {_BUFFER[0]} characters")
+            f.lacks.append("overflow")
+        else:
+            f.buffer_size = size
+
+    def v0_info(self) -> None:
+        """Under V0, information text is ``text CR LF`` (V.250 Table 3)."""
+        self.found.commands += 1
+        self.port.reset_input_buffer()
+        self.port.write(b"ATS0?\r")
+        data = b""
+        deadline = time.monotonic() + self.timeout
+        while (left := deadline - time.monotonic()) > 0 and not re.search(rb"\r\n\d+\r$", data):
+            data += self._read(left)
+        if not re.fullmatch(rb"\d{1,3}\r\n\d{1,3}\r", data):
+            self.found.lacks.append("v0-info")
 
     def first_contact(self) -> tuple[bool, bool]:
         """(echo on?, verbose?) from the modem's answer to a plain AT, as it started."""
@@ -211,6 +256,11 @@ class Prober:
         low = 0 if accepts(0) else _search(0, value, accepts, up=False)
         self.command(f"ATS{n}={value}")
         self.found.registers[n] = (value, low, high)
+
+
+def _filler(n: int) -> str:
+    """A harmless command body of exactly `n` characters (``E0`` repeated)."""
+    return ("E0" * n)[:n]
 
 
 def _search(lo: int, hi: int, accepts: Callable[[int], bool], *, up: bool) -> int:
@@ -301,6 +351,10 @@ def profile_of(found: Findings, *, source: str, base: str = "generic") -> dict[s
     if codes:
         profile["result_codes"] = codes
     profile["unknown_commands"] = found.unknown_commands
+    if found.buffer_size is not None:
+        profile["buffer_size"] = found.buffer_size
+    if found.lacks:
+        profile["lacks"] = list(found.lacks)
     if found.fclass:
         profile["fclass"] = found.fclass
     profile["defaults"] = {"E": int(found.echo), "V": int(found.verbose)}

@@ -32,6 +32,7 @@ from emulator.core.profile import load_profile
 from emulator.network.farend import parse_behaviour, validate_for_caller
 from linelab.errors import LinelabError, SpecError
 from linelab.specfile import SpecItem, SpecMap, load_spec, parse_spec
+from scenarios import facts
 from scenarios.coverage import unknown as unknown_coverage_id
 from scenarios.values import (
     ANY,
@@ -46,7 +47,7 @@ from scenarios.values import (
 
 KIND = "scenario"
 #: What a scenario may need from its target (`needs:`).
-NEEDS = ("exchange", "far-end", "server", "process", "tapi3")
+NEEDS = ("exchange", "far-end", "server", "process", "tapi3", "signals")
 #: The teardown checks run after every scenario (opt out with `unchecked:`).
 CHECKS = ("hierarchy", "orphans", "stale_handles", "modems", "leaks")
 #: Targets a `todo:` may name.
@@ -54,7 +55,7 @@ TARGETS = ("virtual", "port")
 MESSAGE_FIELDS = ("hDevice", "dwCallbackInstance", "dwParam1", "dwParam2", "dwParam3")
 DEFAULT_WITHIN = 30.0
 ACTIONS = ("ring", "hangup", "carrier_loss", "dtr_drop", "remove_port", "kill", "advance")
-KINDS = ("call", "com", "messages", "send", "repeat", *ACTIONS)
+KINDS = ("call", "com", "messages", "send", "dte", "repeat", *ACTIONS)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.,:()'/+-]{0,119}")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _TAG = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -87,6 +88,7 @@ class ModemSpec:
     name: str
     number: str | None
     profile: str
+    dialtone: bool = True  # False: the exchange gives this line no dial tone
 
 
 @dataclass
@@ -147,6 +149,9 @@ class Step:
             return f"messages{by} " + (", ".join(shown) if shown else "(none)")
         if self.kind == "send":
             return f"send {a['text']!r} to {a['modem']}"
+        if self.kind == "dte":
+            shown = [f"{k}={'on' if a[k] else 'off'}" for k in ("dtr", "dcd") if a[k] is not None]
+            return f"dte {a['modem']} " + " ".join(shown)
         if self.kind == "repeat":
             return f"repeat {a['times']}"
         if self.kind == "advance":
@@ -172,6 +177,7 @@ class Scenario:
     todo: dict[str, str]
     rows: list[tuple[str | None, dict[str, Any]]]  # (row id, values); (None, {}) without data:
     covers: list[str] = field(default_factory=list)  # coverage ids (scenarios/coverage.py)
+    relies: list[str] = field(default_factory=list)  # profile facts (scenarios.facts)
 
     @property
     def stem(self) -> str:
@@ -270,6 +276,7 @@ class _Loader:
     def __init__(self, root: SpecMap) -> None:
         self.root = root
         self.path = root.path
+        self.relies: list[str] = []
 
     def scenarios(self) -> list[Scenario]:
         root = self.root
@@ -327,6 +334,9 @@ class _Loader:
             needs.update({"server": ("server",), "process": ("server", "process")}.get(kind, ()))
         if world.far:
             needs.add("far-end")  # a real line cannot script the numbers it calls
+        if any(not spec.dialtone for spec in world.modems.values()):
+            needs.add("exchange")  # only the exchange can take a line's dial tone away
+        self.relies = self.relied(m)
         rows = self.rows(m)
         row_names = {k: Where(self.path, m.line_of("data"), "data") for _, r in rows for k in r}
         flow = _Flow(row_names)
@@ -375,7 +385,32 @@ class _Loader:
             todo=todo,
             rows=rows,
             covers=covers,
+            relies=self.relies,
         )
+
+    def relied(self, m: SpecMap) -> list[str]:
+        out: list[str] = []
+        for item in m.items("relies", []):
+            name = item.value
+            problem = (
+                facts.check(name, value=False)
+                if isinstance(name, str)
+                else "a fact name such as result.BUSY"
+            )
+            if problem is not None:
+                raise item.error(problem)
+            if name in out:
+                raise item.error(f"{name} is listed twice")
+            out.append(name)
+        return out
+
+    def profile_refs(self, m: SpecMap, key: str, text: str) -> None:
+        for name in facts.references(text):
+            problem = facts.check(name, value=True)
+            if problem is None and name not in self.relies:
+                problem = f"$profile.{name} is used but not listed in the scenario's relies:"
+            if problem is not None:
+                raise m.error(key, problem)
 
     def tag(self, item: SpecItem) -> str:
         value = item.value
@@ -437,8 +472,9 @@ class _Loader:
                 load_profile(profile)
             except LinelabError as exc:
                 raise spec.error("profile", f"cannot load this profile: {exc}") from None
+            dialtone = spec.flag("dialtone", True)
             spec.reject_unknown()
-            modems[name] = ModemSpec(name, number, profile)
+            modems[name] = ModemSpec(name, number, profile, dialtone)
         far: dict[str, str] = {}
         fm = w.mapping("far", {})
         for number in fm:
@@ -536,10 +572,26 @@ class _Loader:
             args["expect"] = expect
         elif kind == "send":
             args["text"] = m.text("send")
-            flow.use(variables_of(args["text"]), _at(m, "send"))
             args["modem"] = self.modem_ref(m, "modem", world)
             args["expect"] = m.text("expect", None)
+            args["reply"] = m.text("reply", None)
+            if args["expect"] is not None and args["reply"] is not None:
+                raise m.error("reply", "a step has expect: (text somewhere in the answer) or "
+                              "reply: (exactly the answer), not both")  # fmt: skip
+            for key, text in (("send", args["text"]), ("expect", args["expect"]),
+                              ("reply", args["reply"])):  # fmt: skip
+                if text is not None:
+                    self.profile_refs(m, key, text)
+                    flow.use(variables_of(text), _at(m, key))
             args["within"] = parse_duration(m.raw("within", 5), _at(m, "within"))
+        elif kind == "dte":
+            args["modem"] = self.modem_ref(m, "dte", world)
+            args["dtr"] = m.flag("dtr", None)
+            args["dcd"] = m.flag("dcd", None)
+            if args["dtr"] is None and args["dcd"] is None:
+                raise m.error("dte", "say dtr: (set it) and/or dcd: (expect it)")
+            args["within"] = parse_duration(m.raw("within", 5), _at(m, "within"))
+            needs.add("signals")
         elif kind == "repeat":
             args["times"] = m.integer("repeat", low=1, high=10_000)
             sub = self.steps(m, "steps", world, flow, needs, required=True)
@@ -819,7 +871,7 @@ def number_refs(value: Any) -> list[str]:
 
 
 def variables_of(text: str) -> list[str]:
-    return _VARIABLE.findall(text)
+    return _VARIABLE.findall(facts.REFERENCE.sub("", text))
 
 
 __all__ = [

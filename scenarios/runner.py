@@ -11,6 +11,7 @@ KeyboardInterrupt still runs ``finally:`` and the cleanup and is then re-raised.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import math
 import os
@@ -22,11 +23,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from emulator.core.profile import Profile, load_profile
 from emulator.core.tracerecord import TraceRecord
 from emulator.transcript import escape_bytes, escape_text
 from linelab.errors import LinelabError
+from scenarios import facts
 from scenarios.events import EventLog
 from scenarios.language import NUMBER_REF, Case, Pattern, Scenario, Step, Unordered, Where
+from scenarios.language import World as WorldSpec
 from scenarios.values import ANY, FUNCTIONS, Expr, resolve
 from scenarios.world import PortWorld, VirtualWorld
 from tapi import constants as C
@@ -43,7 +47,8 @@ LEAK = "teardown leak"
 HARNESS = "harness error"
 TARGET = "target difference"
 TODO_PASSED = "todo passed"
-CAUSES = (WRONG_RETURN, UNEXPECTED, TIMEOUT, LEAK, HARNESS, TARGET, TODO_PASSED)
+WRONG_ANSWER = "wrong modem answer"
+CAUSES = (WRONG_RETURN, UNEXPECTED, WRONG_ANSWER, TIMEOUT, LEAK, HARNESS, TARGET, TODO_PASSED)
 
 # Virtual seconds teardown lets hang-ups finish (a DTR drop, +++ guard times, ATH).
 SETTLE = 20.0
@@ -442,14 +447,28 @@ class _Run:
                 actual=show_message(m),
             )
 
+    def profile(self, modem: str) -> Profile:
+        return load_profile(self.world.spec.modems[modem].profile)
+
+    def text(self, text: str, modem: str) -> str:
+        """`text` with its ``$profile.FACT`` and ``$variable`` references filled in."""
+        text = facts.substitute(text, self.profile(modem))
+        return _VARIABLE.sub(lambda m: str(self.env[m.group(1)]), text)
+
     def do_send(self, step: Step) -> None:
         a = step.args
-        port = self.world.at_port(a["modem"])
-        text = _VARIABLE.sub(lambda m: str(self.env[m.group(1)]), a["text"])
-        port.write(text.encode("latin-1"))
+        port: Any = self.world.at_port(a["modem"])
+        text = self.text(a["text"], a["modem"])
+        if text:  # send: "" only listens
+            port.reset_input_buffer()  # what came unread before this step is not its answer
+            port.write(text.encode("latin-1"))
+        if a["reply"] is not None:
+            self.reply(port, self.text(a["reply"], a["modem"]), a["modem"], a["within"])
+            return
         want = a["expect"]
         if want is None:
             return
+        want = self.text(want, a["modem"])
         time_source = self.world.time
         deadline = time_source.now() + a["within"]
         seen = b""
@@ -465,6 +484,55 @@ class _Run:
                 )
             port.timeout = left
             seen += port.read(max(1, getattr(port, "in_waiting", 1)))
+
+    def reply(self, port: Any, want: str, modem: str, within: float) -> None:
+        """Exactly `want` arrives (read until it is as long, or `within` ends); an empty
+        `want`: nothing arrives within `within`."""
+        time_source = self.world.time
+        deadline = time_source.now() + within
+        target = want.encode("latin-1")
+        seen = b""
+        while len(seen) < max(1, len(target)):
+            left = deadline - time_source.now()
+            if left <= 0:
+                break
+            port.timeout = left
+            seen += port.read(max(1, len(target) - len(seen)))
+        if seen != target:
+            port.timeout = 0
+            seen += port.read(4096)  # the rest of what came, for the report
+            short = target.startswith(seen) and len(seen) < len(target)
+            cause = TIMEOUT if short else WRONG_ANSWER
+            got = escape_bytes(seen) if seen else "nothing"
+            raise StepFailure(
+                cause,
+                f"modem {modem} answered {got} within {within:g} s, not {escape_bytes(target)}"
+                if target
+                else f"modem {modem} answered {got}; nothing was to come within {within:g} s",
+                expected=escape_bytes(target) if target else "nothing",
+                actual=got,
+            )
+
+    def do_dte(self, step: Step) -> None:
+        """Set DTR on the DTE side of the modem's port and/or wait for DCD."""
+        a = step.args
+        port: Any = self.world.at_port(a["modem"])
+        if a["dtr"] is not None:
+            port.dtr = a["dtr"]
+        if a["dcd"] is None:
+            return
+        deadline = self.world.time.now() + a["within"]
+        while bool(port.cd) != a["dcd"]:
+            left = deadline - self.world.time.now()
+            if left <= 0:
+                want = "on" if a["dcd"] else "off"
+                raise StepFailure(
+                    TIMEOUT,
+                    f"DCD of modem {a['modem']} not {want} within {a['within']:g} s",
+                    expected=f"DCD {want}",
+                    actual=f"DCD {'on' if port.cd else 'off'}",
+                )
+            self.world.time.sleep(min(left, 0.05))
 
     def _virtual(self, what: str) -> VirtualWorld:
         if not isinstance(self.world, VirtualWorld):
@@ -595,6 +663,12 @@ def _counts(h: Hierarchy) -> str:
     return ", ".join(f"{k} {v}" for k, v in h.counts().items())
 
 
+def with_profile(world: WorldSpec, profile: str) -> WorldSpec:
+    """`world` with every modem's profile replaced by `profile` (a name or a path)."""
+    modems = {n: dataclasses.replace(m, profile=profile) for n, m in world.modems.items()}
+    return dataclasses.replace(world, modems=modems)
+
+
 def skip_reason(scenario: Scenario, provides: frozenset[str], target: str) -> str | None:
     missing = sorted(scenario.needs - provides)
     if not missing:
@@ -606,6 +680,7 @@ def skip_reason(scenario: Scenario, provides: frozenset[str], target: str) -> st
         "process": "client processes",
         "tapi3": "the TAPI 3.x objects",
         "numbers": "the number of each line (--port URL,number=N, or number: in the line config)",
+        "signals": "DTE signal control (DTR, DCD)",
     }
     what = ", ".join(why[n] for n in missing)
     if target == "virtual":
@@ -621,10 +696,13 @@ def run_case(
     target: str = "virtual",
     keep_records: bool = False,
     on_step: Callable[[Step], None] | None = None,
+    profile: str | None = None,
 ) -> Result:
     """Run one case (see module doc). `make_world` builds its world (default: the
-    built-in virtual one); `on_step` is told each step as it starts. `keep_records`
-    keeps the transcript and the report's events (`scenarios.events`) in the result."""
+    built-in virtual one) from the scenario's world (with every modem's profile
+    replaced by `profile` if given); `on_step` is told each step as it starts.
+    `keep_records` keeps the transcript and the report's events (`scenarios.events`) in
+    the result."""
     s = case.scenario
     result = Result(
         id=case.id,
@@ -638,6 +716,12 @@ def run_case(
         make_world = lambda sc: VirtualWorld(sc.world)  # noqa: E731
         provides = VirtualWorld.provides
     reason = skip_reason(s, provides if provides is not None else VirtualWorld.provides, target)
+    if profile is not None:
+        s = dataclasses.replace(s, world=with_profile(s.world, profile))
+        case = dataclasses.replace(case, scenario=s)
+    if reason is None and s.relies:
+        for spec in s.world.modems.values():
+            reason = reason or facts.missing(load_profile(spec.profile), s.relies)
     if reason is not None:
         result.status, result.reason = "skipped", reason
         return result

@@ -25,7 +25,13 @@ from typing import Any
 from linelab.errors import LinelabError, SpecError
 from scenarios.language import Case, Scenario, Step, cases, load_file
 from scenarios.runner import Result, run_case
-from scenarios.world import PORT_PROVIDES, VIRTUAL_PROVIDES, PortWorld, VirtualWorld, port_numbers
+from scenarios.world import (
+    VIRTUAL_PROVIDES,
+    PortWorld,
+    VirtualWorld,
+    port_numbers,
+    port_provides,
+)
 from tapi.config import LineConfig
 
 LIBRARY = Path(__file__).parent / "library"
@@ -162,18 +168,25 @@ class Target:
     """Where cases run: the built-in virtual modem (no configs) or real lines."""
 
     configs: list[LineConfig] = field(default_factory=list)
+    # The modems' profile: on the virtual target it replaces every modem's; on a port
+    # it declares what the real modem is (the facts scenarios rely on). Name or path.
+    profile: str | None = None
 
     @property
     def name(self) -> str:
         return "port" if self.configs else "virtual"
 
     def describe(self) -> str:
+        shown = f" (profile {self.profile})" if self.profile else ""
         if not self.configs:
-            return "the built-in virtual modem"
-        return ", ".join(
-            (c.name if c.name.endswith(f" on {c.port}") else f"{c.name} on {c.port}")
-            + (f" (number {c.number})" if c.number else "")
-            for c in self.configs
+            return "the built-in virtual modem" + shown
+        return (
+            ", ".join(
+                (c.name if c.name.endswith(f" on {c.port}") else f"{c.name} on {c.port}")
+                + (f" (number {c.number})" if c.number else "")
+                for c in self.configs
+            )
+            + shown
         )
 
     def run(
@@ -191,6 +204,7 @@ class Target:
                 target="virtual",
                 keep_records=keep_records,
                 on_step=on_step,
+                profile=self.profile,
             )
         configs = self.configs
         if len(case.scenario.world.lines) > len(configs):
@@ -203,10 +217,11 @@ class Target:
         return run_case(
             case,
             lambda s: PortWorld(s.world, configs),
-            provides=PORT_PROVIDES | port_numbers(configs),
+            provides=port_provides(configs) | port_numbers(configs),
             target="port",
             keep_records=keep_records,
             on_step=on_step,
+            profile=self.profile or "generic",
         )
 
 

@@ -55,7 +55,9 @@ GRACE = 0.005
 #: What each kind of target can provide (`needs:`); the TAPI 3.x objects once this
 #: linelab has them.
 _TAPI3 = {"tapi3"} if importlib.util.find_spec("tapi.tapi3") is not None else set()
-VIRTUAL_PROVIDES = frozenset({"exchange", "far-end", "server", "process", "numbers", *_TAPI3})
+VIRTUAL_PROVIDES = frozenset(
+    {"exchange", "far-end", "server", "process", "numbers", "signals", *_TAPI3}
+)
 
 #: Real seconds a client process may take to answer one request (or to start).
 CLIENT_TIMEOUT = 30.0
@@ -185,6 +187,9 @@ class VirtualWorld:
         try:
             for spec in world.modems.values():
                 self.host.add_modem(spec.name, spec.number, spec.profile)
+                if not spec.dialtone:
+                    number = self.number(spec.name)
+                    self.call(self.host.exchange.set_dialtone, number, False)
             for number, behaviour in world.far.items():
                 self.call(self.host.exchange.set_far, number, behaviour)
             configs = [LineConfig(name=f"Modem {n}", port=f"vmodem://{n}") for n in world.lines]
@@ -406,6 +411,13 @@ class PortWorld:
         self.stack.close()
 
 
+def port_provides(configs: list[LineConfig]) -> frozenset[str]:
+    """What real lines provide: DTE signals too, unless a line is a pty (a pty has no
+    DTR or DCD; a serial device and RFC 2217 have)."""
+    ptys = [c for c in configs if os.path.realpath(c.port).startswith("/dev/pts/")]
+    return PORT_PROVIDES if ptys else PORT_PROVIDES | {"signals"}
+
+
 def check_reachable(configs: list[LineConfig]) -> str | None:
     """None if every configured port opens, else why not (exit status 3)."""
     register_url_handler()
@@ -418,4 +430,4 @@ def check_reachable(configs: list[LineConfig]) -> str | None:
     return None
 
 
-__all__ = ["PortWorld", "VirtualWorld", "check_reachable", "port_numbers"]
+__all__ = ["PortWorld", "VirtualWorld", "check_reachable", "port_numbers", "port_provides"]

@@ -17,7 +17,7 @@ import sys
 
 import serial
 
-from emulator.core.profile import bundled_profiles, load_profile
+from emulator.core.profile import BEHAVIOURS, bundled_profiles, load_profile
 from emulator.probe import COMMAND_TIMEOUT, ProbeError, Prober, dump_profile, profile_of
 from linelab.errors import LinelabError
 
@@ -48,7 +48,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help=f"how long one command may take to answer (default: {COMMAND_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--lacks",
+        type=_behaviours,
+        default=[],
+        metavar="B[,B...]",
+        help="behaviours the modem lacks that a probe does not try (writing NVRAM, "
+        "cutting itself off, needing a call), added to the profile's lacks: "
+        f"({', '.join(BEHAVIOURS)})",
+    )
     parser.set_defaults(func=run)
+
+
+def _behaviours(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BEHAVIOURS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown) or repr(text)}: each must be one of {', '.join(BEHAVIOURS)}"
+        )
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,12 +89,14 @@ def run(args: argparse.Namespace) -> int:
             return 3
     finally:
         port.close()
+    found.lacks.extend(name for name in args.lacks if name not in found.lacks)
     profile = profile_of(found, source=args.port, base=args.base)
     notes = [
         f"linelab probe --port {args.port}: {found.commands} commands",
         f"CONNECT codes and line rates are {args.base}'s: a probe dials nothing",
         *(f"S{n} clamps out-of-range values instead of refusing them" for n in found.clamps),
         *found.notes,
+        *([f"declared lacking (--lacks): {', '.join(args.lacks)}"] if args.lacks else []),
     ]
     text = dump_profile(profile, notes)
     if args.out:

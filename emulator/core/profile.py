@@ -76,7 +76,23 @@ _TOP_KEYS = {
     "fclass",
     "ring_cadence",
     "defaults",
+    "lacks",
 }
+#: Behaviours a profile may say its modem lacks (`lacks:`). The emulator implements
+#: them all whatever a profile says; the list is for scenarios run against the real
+#: modem the profile describes (a scenario relying on one it lacks is skipped).
+BEHAVIOURS = (
+    "repeat",  # A/ repeats the last command line
+    "overflow",  # an over-long command line answers ERROR and runs nothing
+    "v0-info",  # under V0, information text is "text CR LF" (no leading CR LF)
+    "line-characters",  # S3 ends the line, S4 frames results, S5 deletes a character
+    "x-gating",  # X levels replace BUSY/NO DIALTONE/CONNECT <rate> by their X0 forms
+    "stored-profile",  # &W stores the active settings, Z restores them
+    "escape",  # +++ with guard times returns to command mode
+    "dtr",  # &D0-&D3 act on a DTR drop
+    "dcd",  # &C0/&C1 drive DCD
+    "callerid",  # +VCID caller ID between rings
+)
 _IDENTITY_KEYS = ("manufacturer", "model", "revision", "serial", "capabilities")
 _REGISTER_KEY = re.compile(r"S([0-9]{1,3})")
 _FCLASS = re.compile(r"[0-9]{1,2}(\.[0-9])?")
@@ -123,6 +139,8 @@ class Profile:
     description: str = field(default="")
     # Known commands also take the vendor arguments init strings use (&F1, &F2 as &F).
     lenient_arguments: bool = field(default=False)
+    # Behaviours of BEHAVIOURS the modem described does not have (a real modem's profile).
+    lacks: tuple[str, ...] = field(default=())
 
     def connect_code(self, rate: int) -> int:
         """The numeric code of ``CONNECT <rate>`` (KeyError for an unsupported rate)."""
@@ -214,7 +232,21 @@ def _build(root: SpecMap, path: Path, base: Profile | None) -> Profile:
         defaults=MappingProxyType(_defaults(root, base)),
         description=_description(root, base),
         lenient_arguments=lenient_arguments,
+        lacks=_lacks(root, base),
     )
+
+
+def _lacks(root: SpecMap, base: Profile | None) -> tuple[str, ...]:
+    if "lacks" not in root:
+        return base.lacks if base else ()
+    out: list[str] = []
+    for item in root.items("lacks"):
+        if item.value not in BEHAVIOURS:
+            raise item.error(f"must be one of {', '.join(BEHAVIOURS)}, not {item.value!r}")
+        if item.value in out:
+            raise item.error(f"{item.value} is listed twice")
+        out.append(item.value)
+    return tuple(out)
 
 
 # -- sections ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from emulator.core.profile import load_profile
 from linelab.errors import LinelabError
 from scenarios.coverage import FORMATS, matrix, render
 from scenarios.htmlreport import write_report
@@ -50,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     source.add_argument(
         "--config", metavar="FILE", help="run against the lines of this file (docs/line-config.md)"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="NAME|FILE",
+        help="modem profile: replaces every virtual modem's; with --port/--config, what the "
+        "real modem is (the facts scenarios rely on; e.g. from linelab probe; default generic)",
     )
     parser.add_argument(
         "-k",
@@ -171,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
             configs = [port_line(i, text) for i, text in enumerate(args.port)]
         elif args.config is not None:
             configs = load_lines(args.config)
+        if args.profile is not None:
+            load_profile(args.profile)
     except LinelabError as exc:
         print(f"linelab run: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -193,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 print(f"linelab run: {option} {directory}: {exc.strerror or exc}", file=sys.stderr)
                 return EXIT_USAGE
-    target = Target(configs)
+    target = Target(configs, args.profile)
     if configs:
         problem = check_reachable(configs)
         if problem is not None:

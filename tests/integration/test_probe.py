@@ -132,3 +132,22 @@ def test_no_modem_answers(tmp_path: Path) -> None:
     done = probe("--port", str(tmp_path / "nothing"))
     assert done.returncode == 3
     assert "cannot open" in done.stderr
+
+
+def test_probe_lacks_adds_what_the_vendor_declares(oddmodem: Path, tmp_path: Path) -> None:
+    out = tmp_path / "odd.yaml"
+    done = probe(
+        "--port", str(oddmodem), "--out", str(out), "--lacks", "stored-profile,line-characters"
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(load_profile(out).lacks) == {
+        "repeat", "overflow", "v0-info", "stored-profile", "line-characters"
+    }  # fmt: skip
+    assert "# declared lacking (--lacks): stored-profile, line-characters" in out.read_text()
+
+
+def test_probe_lacks_refuses_an_unknown_behaviour(tmp_path: Path) -> None:
+    done = probe("--port", str(tmp_path / "none"), "--lacks", "stored-profile,nvram")
+    assert done.returncode == 2
+    assert "nvram: each must be one of repeat, overflow" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -197,3 +197,89 @@ def test_run_report_writes_the_page_and_a_standalone_svg_per_scenario(tmp_path: 
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in html.replace("https://learn.microsoft.com", "")
     assert "<link" not in html and "src=" not in html  # nothing to fetch
+
+
+TWO_APPS = """\
+spec: "1"
+scenarios:
+  - name: two apps
+    world: {modems: {A: {number: "1001"}}, lines: [A]}
+    steps:
+      - call: lineInitializeEx
+        args:
+          lpszFriendlyAppName: first
+          dwAPIVersion: TAPI_VERSION2_2
+          lpLineInitializeExParams: {dwOptions: LINEINITIALIZEEXOPTION_USEEVENT}
+        save: {one: hLineApp}
+      - call: lineInitializeEx
+        args:
+          lpszFriendlyAppName: second
+          dwAPIVersion: TAPI_VERSION2_2
+          lpLineInitializeExParams: {dwOptions: LINEINITIALIZEEXOPTION_USEEVENT}
+        save: {two: hLineApp}
+      - call: lineOpen
+        args: [$two, 0, TAPI_VERSION2_2, 0, 0, LINECALLPRIVILEGE_NONE, LINEMEDIAMODE_DATAMODEM]
+        save: {hLine: hLine}
+      - call: lineClose
+        args: [$hLine]
+      - call: lineShutdown
+        args: [$one]
+      - call: lineShutdown
+        args: [$two]
+"""
+
+
+def test_each_app_is_a_column_and_its_calls_start_there(tmp_path: Path) -> None:
+    result = _ran(tmp_path, TWO_APPS)
+    assert result.status == "passed", result.report()
+    drawn = rows(result)
+    assert actors(result, drawn)[:3] == ["app 1 first", "app 2 second", TAPI]
+    calls = [(r.src, r.label.split("(")[0]) for r in drawn if r.kind == "call"]
+    assert calls == [
+        ("app 1 first", "lineInitializeEx"),
+        ("app 2 second", "lineInitializeEx"),
+        ("app 2 second", "lineOpen"),
+        ("app 2 second", "lineClose"),  # through the hLine app 2 opened
+        ("app 1 first", "lineShutdown"),
+        ("app 2 second", "lineShutdown"),
+    ]
+
+
+def test_a_teardown_failure_is_boxed_at_the_end(tmp_path: Path) -> None:
+    leak = (
+        TWO_APPS.replace("      - call: lineShutdown\n        args: [$two]\n", "")
+        .replace("{two: hLineApp}", "{two: hLineApp}")
+        .replace(
+            "      - call: lineClose\n        args: [$hLine]\n",
+            "      - call: lineClose\n        args: [$hLine]\n      - call: lineGetMessage\n"
+            "        args: [$two, 0]\n        returns: LINEERR_OPERATIONFAILED\n",
+        )
+    )
+    result = _ran(tmp_path, leak)
+    assert result.status == "failed" and result.cause == "teardown leak", result.report()
+    root = ET.fromstring(ET.tostring(svg(result)))
+    assert not [g for g in _arrows(root) if "failing" in g.get("class", "")]
+    children = list(root)
+    (box,) = [g for g in children if g.get("class") == "failure"]
+    texts = [t.text or "" for t in box.iter(f"{NS}text")]
+    assert texts[0] == "FAILED (teardown leak): teardown"
+    box_y = float(box.find(f"{NS}rect").get("y", "0"))  # type: ignore[union-attr]
+    last = max(float(line.get("y1", "0")) for g in _arrows(root) for line in g.iter(f"{NS}line"))
+    assert box_y > last  # below every arrow
+
+
+def test_report_with_jobs_2_draws_the_same_diagrams(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["run", "-k", "lineShutdown or lineClose", "--report", str(one)]) == 0
+    args = ["run", "-k", "lineShutdown or lineClose", "--jobs", "2", "--report", str(two)]
+    assert main(args) == 0
+
+    def arrows(report: Path) -> dict[str, list[str]]:
+        # Sorted: the app's thread and the loop's interleave differently from run to run.
+        return {
+            p.name: sorted(g.get("data-kind", "") for g in _arrows(ET.parse(p).getroot()))
+            for p in (report / "ladders").glob("*.svg")
+        }
+
+    got = arrows(one)
+    assert got == arrows(two) and all(len(kinds) > 20 for kinds in got.values())

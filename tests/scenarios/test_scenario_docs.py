@@ -24,7 +24,8 @@ def test_the_manual_has_an_example_per_feature() -> None:
     text = "\n".join(block for _, block in examples())
     for feature in (
         "returns:", "save:", " | ", "messages:", "within:", "any", "ignore:", "unordered:",
-        "ring:", "hangup:", "carrier_loss:", "advance:", "send:", "expect:", "finally:",
+        "ring:", "hangup:", "carrier_loss:", "advance:", "send:", "expect:", "reply:",
+        "relies:", "$profile.", "dte:", "finally:",
         "repeat:", "data:", "source:", "todo:", "unchecked:", "final:", "needs:", "com:",
     ):  # fmt: skip
         assert feature in text, feature
