@@ -184,7 +184,11 @@ scenarios:
 
 def test_run_report_writes_the_page_and_a_standalone_svg_per_scenario(tmp_path: Path) -> None:
     report = tmp_path / "report"
-    assert main(["run", "-k", "lineShutdown or lineClose", "--report", str(report)]) == 0
+    shutdown = Path(__file__).resolve().parents[2] / "scenarios/library/shutdown.scenario.yaml"
+    assert (
+        main(["run", str(shutdown), "-k", "lineShutdown or lineClose", "--report", str(report)])
+        == 0
+    )
     svgs = sorted(p.name for p in (report / "ladders").glob("*.svg"))
     assert svgs == [
         "shutdown--lineClose_drops_the_call_and_frees_its_handle.svg",
