@@ -272,8 +272,12 @@ class _Run:
                 continue
             head, *rest = what.split(".")
             value = outs.get(head)
-            for attr in rest:
-                value = getattr(value, attr, None)
+            for attr in rest:  # a member, or an entry of a list (CallList.Calls.0)
+                if attr.isdigit():
+                    seq = value if isinstance(value, list | tuple) else ()
+                    value = seq[int(attr)] if int(attr) < len(seq) else None
+                else:
+                    value = getattr(value, attr, None)
             self.env[var] = value
         self.check_out_values(function.name, a["expect"], outs)
 

@@ -460,3 +460,43 @@ def test_readme_shows_the_real_output_of_linelab_run(capsys: pytest.CaptureFixtu
     if scenarios(shown) == scenarios(real):
         steady = [line for line in shown.splitlines() if not line.startswith("telephony time")]
         assert steady == [line for line in real.splitlines() if not line.startswith("telephony")]
+
+
+def test_save_takes_a_list_entry_by_its_index(tmp_path: Path) -> None:
+    # lineGetNewCalls gives the latecomer's handle in CallList.Calls; `.0` saves the first
+    # entry, which then works as a handle (a wrong entry, or None, would not).
+    steps = (
+        INIT
+        + OPEN
+        + CALL_CONNECTED
+        + """\
+      - call: lineInitializeEx
+        args:
+          lpszFriendlyAppName: late
+          dwAPIVersion: TAPI_VERSION2_2
+          lpLineInitializeExParams: {dwOptions: LINEINITIALIZEEXOPTION_USEEVENT}
+        save: {hLate: hLineApp}
+      - call: lineOpen
+        args: [$hLate, 0, TAPI_VERSION2_2, 0, 0, LINECALLPRIVILEGE_NONE, 0]
+        save: {hLateLine: hLine}
+      - call: lineGetNewCalls
+        args: [$hLateLine, 0, LINECALLSELECT_LINE]
+        save: {first: CallList.Calls.0, past: CallList.Calls.1}
+      - call: lineDeallocateCall
+        args: [$first]
+      - call: lineDeallocateCall
+        args: [$past]
+        returns: LINEERR_INVALCALLHANDLE
+      - call: lineShutdown
+        args: [$hLate]
+"""
+        + SHUTDOWN
+    )
+    write(
+        tmp_path,
+        "index",
+        scenario("save by index", steps, extra="    ignore: [LINE_CALLINFO, LINE_LINEDEVSTATE]\n"),
+    )
+    status, got = run_json(tmp_path, str(tmp_path))
+    assert one(got)["status"] == "passed", one(got)
+    assert status == 0
