@@ -139,6 +139,20 @@ def same(got: Any, want: Any) -> bool:
     return bool(got == want)
 
 
+def out_value(outs: dict[str, Any], what: str) -> Any:
+    """An out-value, a member of one or an entry of a list by its index
+    (``CallList.Calls.0``); None where there is no such thing."""
+    head, *rest = what.split(".")
+    got: Any = outs.get(head)
+    for part in rest:
+        if part.isdigit():
+            seq = got if isinstance(got, list | tuple) else ()
+            got = seq[int(part)] if int(part) < len(seq) else None
+        else:
+            got = getattr(got, part, None)
+    return got
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int):
         return repr(value)
@@ -270,28 +284,13 @@ class _Run:
             if what == "return":
                 self.env[var] = rc
                 continue
-            head, *rest = what.split(".")
-            value = outs.get(head)
-            for attr in rest:  # a member, or an entry of a list (CallList.Calls.0)
-                if attr.isdigit():
-                    seq = value if isinstance(value, list | tuple) else ()
-                    value = seq[int(attr)] if int(attr) < len(seq) else None
-                else:
-                    value = getattr(value, attr, None)
-            self.env[var] = value
+            self.env[var] = out_value(outs, what)
         self.check_out_values(function.name, a["expect"], outs)
 
     def check_out_values(self, name: str, expect: dict[str, Any], outs: dict[str, Any]) -> None:
         """The step's ``expect:``: each out-value (or member) equals what the file says."""
         for what, want_raw in expect.items():
-            head, *rest = what.split(".")
-            got: Any = outs.get(head)
-            for part in rest:
-                if part.isdigit():
-                    seq = got if isinstance(got, list | tuple) else ()
-                    got = seq[int(part)] if int(part) < len(seq) else None
-                else:
-                    got = getattr(got, part, None)
+            got = out_value(outs, what)
             want = resolve(want_raw, self.env)
             if not same(got, want):
                 raise StepFailure(
