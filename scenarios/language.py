@@ -49,7 +49,7 @@ KIND = "scenario"
 #: What a scenario may need from its target (`needs:`).
 NEEDS = ("exchange", "far-end", "server", "process", "tapi3", "signals")
 #: The teardown checks run after every scenario (opt out with `unchecked:`).
-CHECKS = ("hierarchy", "orphans", "stale_handles", "modems", "leaks")
+CHECKS = ("hierarchy", "orphans", "stale_handles", "modems", "faults", "leaks")
 #: Targets a `todo:` may name.
 TARGETS = ("virtual", "port")
 MESSAGE_FIELDS = ("hDevice", "dwCallbackInstance", "dwParam1", "dwParam2", "dwParam3")

@@ -210,6 +210,7 @@ class _Run:
         self.step: Step | None = None
         self.step_started = 0.0
         self.com_objects: list[Any] = []
+        self.removed: set[str] = set()  # modems whose port a remove_port: step took away
 
     # -- steps --------------------------------------------------------------------------------
     def run_steps(self, steps: list[Step]) -> None:
@@ -558,6 +559,7 @@ class _Run:
 
     def do_remove_port(self, step: Step) -> None:
         self._virtual("remove_port").remove_port(step.args["target"])
+        self.removed.add(step.args["target"])
 
     def do_advance(self, step: Step) -> None:
         self.world.advance(step.args["seconds"])
@@ -660,6 +662,23 @@ class _Run:
         finally:
             if rc == 0 and probe_app is not None:
                 self.stack.lineShutdown(probe_app)
+
+
+def _provider_faults(world: World | None, run: _Run | None) -> list[str]:
+    """The faults the providers reported during the case (`Stack.provider_errors`),
+    taken from the stack, so each is examined once. Those of a line whose port a
+    ``remove_port:`` step removed are expected (its reads fail) and left out."""
+    if world is None:
+        return []
+    errors = list(world.stack.provider_errors)
+    world.stack.provider_errors.clear()
+    lines = world.spec.lines
+    removed = tuple(
+        f"device {lines.index(name)}:"
+        for name in (run.removed if run is not None else ())
+        if name in lines
+    )
+    return [e for e in errors if not (removed and e.startswith(removed))]
 
 
 def _counts(h: Hierarchy) -> str:
@@ -805,6 +824,14 @@ def run_case(
                     for r in world.records
                 ]
                 result.events = list(log.events) if log is not None else []
+    faults = _provider_faults(world, run)
+    if failure is None and faults and "faults" not in s.unchecked:
+        failure = StepFailure(
+            LEAK,
+            f"provider fault: {faults[0]}",
+            expected="no provider fault (but those of a port a remove_port: step removed)",
+            actual="\n".join(faults),
+        )
     if failure is None and "leaks" not in s.unchecked:
         leak = _leaks(threads_before, fds_before)
         if leak is not None:

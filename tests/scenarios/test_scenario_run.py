@@ -500,3 +500,54 @@ def test_save_takes_a_list_entry_by_its_index(tmp_path: Path) -> None:
     status, got = run_json(tmp_path, str(tmp_path))
     assert one(got)["status"] == "passed", one(got)
     assert status == 0
+
+
+HELD_PORT = """\
+      - send: "AT\\r"
+        modem: A
+        expect: OK
+"""
+OPEN_NONE = """\
+      - call: lineOpen
+        args: [$hApp, 0, TAPI_VERSION2_2, 0, 0, LINECALLPRIVILEGE_NONE, 0]
+        save: {hLine: hLine}
+      - messages:
+          - {msg: LINE_CLOSE, hDevice: $hLine}
+        app: $hApp
+"""
+
+
+@pytest.mark.parametrize("waived", [False, True])
+def test_a_provider_fault_fails_the_teardown(tmp_path: Path, waived: bool) -> None:
+    # The runner holds the port, so the provider cannot open it: a fault it reports.
+    extra = '    unchecked: {faults: "the port is held on purpose"}\n' if waived else ""
+    write(
+        tmp_path, "fault", scenario("held", HELD_PORT + INIT + OPEN_NONE + SHUTDOWN, extra=extra)
+    )
+    status, got = run_json(tmp_path, str(tmp_path))
+    row = one(got)
+    if waived:
+        assert (status, row["status"]) == (0, "passed"), row
+        return
+    assert status == 1
+    assert row["cause"] == "teardown leak"
+    assert str(row["message"]).startswith("provider fault: device 0: cannot open vmodem://A")
+
+
+def test_the_faults_of_a_removed_port_are_expected(tmp_path: Path) -> None:
+    steps = (
+        INIT
+        + OPEN
+        + """\
+      - advance: 1s
+      - remove_port: A
+      - messages:
+          - {msg: LINE_CLOSE, hDevice: $hLine}
+        app: $hApp
+        ignore: [LINE_LINEDEVSTATE]
+"""
+        + SHUTDOWN
+    )
+    write(tmp_path, "removed", scenario("removed", steps))
+    status, got = run_json(tmp_path, str(tmp_path))
+    assert (status, one(got)["status"]) == (0, "passed"), one(got)
