@@ -274,9 +274,12 @@ def test_a_teardown_failure_is_boxed_at_the_end(tmp_path: Path) -> None:
 
 def test_report_with_jobs_2_draws_the_same_diagrams(tmp_path: Path) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
-    assert main(["run", "-k", "lineShutdown or lineClose", "--report", str(one)]) == 0
-    args = ["run", "-k", "lineShutdown or lineClose", "--jobs", "2", "--report", str(two)]
-    assert main(args) == 0
+    shutdown = str(
+        Path(__file__).resolve().parents[2] / "scenarios/library/shutdown.scenario.yaml"
+    )
+    assert main(["run", shutdown, "-k", "lineShutdown or lineClose", "--report", str(one)]) == 0
+    args = ["run", shutdown, "-k", "lineShutdown or lineClose", "--jobs", "2"]
+    assert main([*args, "--report", str(two)]) == 0
 
     def arrows(report: Path) -> dict[str, list[str]]:
         # Sorted: the app's thread and the loop's interleave differently from run to run.
