@@ -36,6 +36,7 @@ from scenarios import facts
 from scenarios.coverage import unknown as unknown_coverage_id
 from scenarios.values import (
     ANY,
+    CALLBACK,
     FUNCTIONS,
     Expr,
     constant,
@@ -666,10 +667,19 @@ class _Loader:
         args: dict[str, Any] = {}
         for key, value in raw.items():
             fail = _arg_error(m, key)
-            if key not in params:
-                raise fail(f"{name} has no parameter {key!r}; it takes {', '.join(params)}")
-            struct = function.structs.get(key)
-            if isinstance(value, dict):
+            sized = function.sized.get(key)
+            if key not in params and sized is None:
+                takes = ", ".join([*params, *function.sized])
+                raise fail(f"{name} has no parameter {key!r}; it takes {takes}")
+            struct = function.structs.get(key) or sized
+            if sized is not None and not isinstance(value, dict):
+                raise fail(
+                    f"a {sized.__name__} the caller sizes: a mapping of its members"
+                    " ({dwTotalSize: 8})"
+                )
+            if key == "lpfnCallback" and value == "callback":
+                args[key] = CALLBACK  # the runner's function (docs/scenarios.md)
+            elif isinstance(value, dict):
                 if struct is None:
                     raise fail("takes a value, not a mapping")
                 known = struct_fields(struct)

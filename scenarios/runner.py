@@ -31,7 +31,7 @@ from scenarios import facts
 from scenarios.events import EventLog
 from scenarios.language import NUMBER_REF, Case, Pattern, Scenario, Step, Unordered, Where
 from scenarios.language import World as WorldSpec
-from scenarios.values import ANY, FUNCTIONS, Expr, resolve
+from scenarios.values import ANY, CALLBACK, FUNCTIONS, Expr, resolve
 from scenarios.world import PortWorld, VirtualWorld
 from tapi import constants as C
 from tapi.structs import LINEINITIALIZEEXPARAMS, LINEMESSAGE
@@ -211,6 +211,7 @@ class _Run:
         self.step_started = 0.0
         self.com_objects: list[Any] = []
         self.removed: set[str] = set()  # modems whose port a remove_port: step took away
+        self.callbacks: list[tuple[int, ...]] = []  # what TAPI gave `callback`
 
     # -- steps --------------------------------------------------------------------------------
     def run_steps(self, steps: list[Step]) -> None:
@@ -240,7 +241,15 @@ class _Run:
                 for call in line.calls:
                     self.seen["calls"].add(call.hCall)
 
+    def callback(
+        self, hDevice: int, dwMsg: int, dwCallbackInstance: int, p1: int, p2: int, p3: int
+    ) -> None:
+        """The ``lpfnCallback: callback`` of a call step: keeps what TAPI delivers."""
+        self.callbacks.append((hDevice, dwMsg, dwCallbackInstance, p1, p2, p3))
+
     def value(self, v: Any) -> Any:
+        if v is CALLBACK:
+            return self.callback
         if isinstance(v, dict) and "__struct__" in v:
             cls = v["__struct__"]
             return cls(**{k: self.value(x) for k, x in v.items() if k != "__struct__"})

@@ -47,6 +47,17 @@ class Any_:
 ANY = Any_()
 
 
+class Callback_:
+    """The ``callback`` of an ``lpfnCallback`` argument: a function of the runner's that
+    takes the app's messages (TAPI calls it on a thread of the stack)."""
+
+    def __repr__(self) -> str:
+        return "callback"
+
+
+CALLBACK = Callback_()
+
+
 @dataclass(frozen=True)
 class Expr:
     """A value that may need the scenario's variables: constants are resolved at load
@@ -163,6 +174,8 @@ class Function:
     outputs: tuple[str, ...]  # names of the out-values after the return code
     is_async: bool
     output_types: tuple[type | None, ...] = ()  # the structure type of each out-value
+    #: out-structures the caller may size (``lpLineDevCaps: {dwTotalSize: 8}``), by name
+    sized: dict[str, type] = dataclasses.field(default_factory=dict)
 
     def output_type(self, name: str) -> type | None:
         """The structure type of out-value `name` (None: a plain value)."""
@@ -202,8 +215,17 @@ def _load_functions() -> dict[str, Function]:
         )
         returned = typing.get_args(hints.get("return"))[1:]
         out_types = tuple(_struct_of(t) for t in returned)
+        by_name = dict(zip(outs, out_types, strict=False))
+        sized = {
+            p: t
+            for p, v in signature.parameters.items()
+            if v.default is OUT
+            and v.kind is v.POSITIONAL_OR_KEYWORD
+            and isinstance(t := by_name.get(p.removeprefix("lp")), type)
+            and issubclass(t, structs.VarStruct)
+        }
         table[name] = Function(
-            name, signature, struct_params, outs, name in ASYNC_FUNCTIONS, out_types
+            name, signature, struct_params, outs, name in ASYNC_FUNCTIONS, out_types, sized
         )
     return table
 
@@ -222,6 +244,7 @@ def variable_names(text: str) -> list[str]:
 __all__ = [
     "ANY",
     "ASYNC_FUNCTIONS",
+    "CALLBACK",
     "FUNCTIONS",
     "Expr",
     "Function",

@@ -281,6 +281,52 @@ BROKEN: list[tuple[str, str, int | None, str | None, str]] = [
         "scenarios[0].steps[1].args",
         "only matches messages",
     ),
+    (
+        "a caller-sized structure given a number",
+        doc(
+            scenario(
+                "x",
+                INIT
+                + "      - call: lineGetDevCaps\n"
+                + "        args: {hLineApp: $hApp, dwDeviceID: 0, dwAPIVersion: 0x20002,"
+                + " dwExtVersion: 0, lpLineDevCaps: 8}\n"
+                + SHUTDOWN,
+            )
+        ),
+        16,
+        "scenarios[0].steps[1].args",
+        "lpLineDevCaps: a LINEDEVCAPS the caller sizes: a mapping of its members",
+    ),
+    (
+        "a caller-sized structure with no such member",
+        doc(
+            scenario(
+                "x",
+                INIT
+                + "      - call: lineGetCallStatus\n"
+                + "        args: {hCall: 1, lpCallStatus: {dwTotalSize: 8, dwSize: 1}}\n"
+                + SHUTDOWN,
+            )
+        ),
+        16,
+        "scenarios[0].steps[1].args",
+        "lpCallStatus: LINECALLSTATUS has no member 'dwSize'",
+    ),
+    (
+        "an out-value that is not a structure, as an argument",
+        doc(
+            scenario(
+                "x",
+                INIT
+                + "      - call: lineGetNumRings\n"
+                + "        args: {hLine: 1, dwAddressID: 0, lpdwNumRings: {dwTotalSize: 8}}\n"
+                + SHUTDOWN,
+            )
+        ),
+        16,
+        "scenarios[0].steps[1].args",
+        "lineGetNumRings has no parameter 'lpdwNumRings'; it takes hLine, dwAddressID",
+    ),
 ]
 
 
