@@ -414,8 +414,10 @@ class CallFunctions(CoreState):
             )
         if call.idle:
             return
+        # The other holders learn of the new owner; the new owner learnt it from its
+        # LINE_CALLSTATE, and the app that handed off caused it (rules.md §3, §6.3).
         for x in call.holders():
-            if x.line.app is not changed.line.app:
+            if x.line.app is not changed.line.app and x.line.app is not giver.line.app:
                 self.router.post_handle(x, C.LINE_CALLINFO, C.LINECALLINFOSTATE_NUMOWNERINCR)
 
     # -- lineSetCallParams -----------------------------------------------------------------

@@ -89,6 +89,8 @@ class HandleTree:
         app = h.line.app
         if app.closing:
             pass  # lineShutdown cancels the app's requests and purges its queue at once
+        elif h.line.closed_by_provider:
+            pass  # rules.md §6.4: what was queued for a force-closed line stays to be read
         elif self.ce or h.line.api_version < C.TAPI_VERSION2_0:
             # Windows CE, and any app that negotiated a version below 2.0: the pending
             # replies for the call are discarded (rules.md §6.1).
@@ -112,8 +114,8 @@ class HandleTree:
         if not call.handles:
             self.close_phys_call(call)
             return
-        if call.idle or not call.announced:
-            return
+        if call.idle or not call.announced or not drop:
+            return  # (a forced close: every holder's line closes; nothing new is queued)
         if was_owner:
             self.router.callinfo_to_others(call, C.LINECALLINFOSTATE_NUMOWNERDECR, cause)
             if drop and not call.owners():

@@ -171,6 +171,7 @@ class ModemLine(LineDevice):
         self._call: _Call | None = None
         self._caller_id: at.CallerID | None = None
         self._ignore_rings_until = float("-inf")
+        self._listen_media = 0  # set_default_media_detection: no owner wants calls yet
         self._timer: asyncio.TimerHandle | None = None
         self._relay_queued = False
         self._drained: list[Callable[[], None]] = []  # told when the port is released
@@ -260,7 +261,11 @@ class ModemLine(LineDevice):
         return flags | C.LINEDEVSTATUSFLAGS_INSERVICE if self._in_service else flags
 
     def set_default_media_detection(self, media_modes: int) -> int:
-        return 0  # RING always reaches us (ATS0=0); the core decides who gets the call
+        # The OWNER media modes of every open. RINGs count only while some owner wants
+        # calls the modem can take (rules.md §6.9): with monitors only they are ignored,
+        # so no call ever needs dropping for want of an owner.
+        self._listen_media = media_modes
+        return 0
 
     # -- TSPI: calls -------------------------------------------------------------------------
     def make_call(
@@ -540,10 +545,13 @@ class ModemLine(LineDevice):
             self._ignore_rings()
             return
         call = self._call
+        if call is None and not self._listen_media & INCOMING_MEDIA:
+            self._ignore_rings()  # not listening: no owner for a mode the modem takes
+            return
         if call is None:
             htCall = self.events.new_call(self, media_mode=INCOMING_MEDIA)
             if not htCall:
-                self._ignore_rings()  # nobody can own or watch it (rules.md §6.9)
+                self._ignore_rings()  # the core refused it: nobody can own or watch it
                 return
             call = self._call = _Call(htCall, outgoing=False, media_mode=INCOMING_MEDIA)
             if self._caller_id is not None:

@@ -187,6 +187,8 @@ class Rig:
 
     def open(self) -> None:
         assert self.line.open() == 0
+        # As the core does after an owner's lineOpen: it wants data calls.
+        self.line.set_default_media_detection(C.LINEMEDIAMODE_DATAMODEM)
         self.run()
         assert self.port.commands == INIT
         self.port.commands.clear()
@@ -397,6 +399,21 @@ def test_a_refused_call_is_ignored_until_its_rings_stop(rig: Rig) -> None:
     rig.port.inject("\r\nRING\r\n")
     rig.run(0.1)
     assert rig.ev.take()[0][0] == "new_call"
+
+
+def test_rings_are_ignored_while_no_owner_wants_calls(rig: Rig) -> None:
+    """rules.md §6.9: with monitors only (no owner media modes) a RING makes no call."""
+    rig.open()
+    rig.line.set_default_media_detection(0)  # the owner closed; a monitor remains
+    for _ in range(3):
+        rig.port.inject("\r\nRING\r\n")
+        rig.run(6.0)
+    assert rig.ev.take() == []
+    rig.line.set_default_media_detection(C.LINEMEDIAMODE_DATAMODEM)  # an owner opens
+    rig.run(10.0)  # that caller gave up; the next RING is a new call, reported
+    rig.port.inject("\r\nRING\r\n")
+    rig.run(0.1)
+    assert rig.ev.take()[0] == ("new_call", 101, INCOMING_MEDIA)
 
 
 def test_drop_in_data_mode_lowers_dtr_for_half_a_second(rig: Rig) -> None:

@@ -169,7 +169,9 @@ def test_handoff_direct_indirect_self_and_target_rules() -> None:
     [new, cs] = b.messages()
     assert new[:3] == ("LINE_APPNEWCALL", hLB, 0) and new[4] == OWNER
     assert cs == ("LINE_CALLSTATE", new[3], OFFERING, C.LINEOFFERINGMODE_ACTIVE, OWNER)
-    assert a.messages() == [("LINE_CALLINFO", hcA, C.LINECALLINFOSTATE_NUMOWNERINCR, 0, 0)]
+    # The app that handed off caused the change: no LINE_CALLINFO for it (rules.md §3,
+    # §6.3); the other holders (the monitor C) get NUMOWNERINCR.
+    assert a.messages() == []
     assert c.messages() == [("LINE_CALLINFO", hcC, C.LINECALLINFOSTATE_NUMOWNERINCR, 0, 0)]
     assert s.lineGetCallStatus(hcA)[1].dwCallPrivilege == OWNER  # type: ignore[union-attr]
     # Indirect: B is now the best owner for voice.

@@ -266,6 +266,26 @@ def test_r9_handles_and_request_ids_are_never_reused() -> None:
     assert rids == sorted(rids) and len(set(rids)) == len(rids) and rids[0] > 0
 
 
+def test_forced_close_keeps_what_was_queued_for_the_calls() -> None:
+    """rules.md §6.4 (linelab decision): messages already queued for a force-closed
+    HLINE and its calls stay for the app to read; nothing new is queued for them."""
+    line = FakeLine()
+    s = stack_with(line)
+    a = EventApp(s)
+    hL = a.open()
+    rid, hc = s.lineMakeCall(hL, "5551234")
+    assert hc is not None
+    line.connect(s.hierarchy().call(hc).call_id)  # type: ignore[union-attr]
+    line.force_close()
+    assert s.lineGetCallStatus(hc)[0] == C.LINEERR_INVALCALLHANDLE
+    got = a.messages()
+    assert ("LINE_REPLY", 0, rid, 0, 0) in got
+    assert ("LINE_CALLSTATE", hc, C.LINECALLSTATE_CONNECTED, C.LINECONNECTEDMODE_ACTIVE, 0) in got
+    assert got[-1] == ("LINE_CLOSE", hL, 0, 0, 0)
+    assert s.hierarchy().orphans() == []
+    a.shutdown()
+
+
 def test_forced_close_completes_requests_first_then_line_close_then_nothing() -> None:
     line = FakeLine(auto=False)
     s, a, b, hLA, hLB, hcA, hcB = _owner_and_monitor(line)
