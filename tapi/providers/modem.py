@@ -35,7 +35,8 @@ every app that has the line open.
 
 Data calls: after CONNECT the call's data goes through a `DataPort`, handed out by
 lineGetID("comm/datamodem"). The provider keeps reading the modem, so NO CARRIER is
-still seen and reported as DISCONNECTED(NORMAL).
+still seen and reported as DISCONNECTED(NORMAL); on a port with modem lines it also
+polls DCD (`DCD_POLL`), so a modem that hangs up without a word ends the call too.
 """
 
 from __future__ import annotations
@@ -81,6 +82,15 @@ log = logging.getLogger(__name__)
 #: The media mode of an incoming call until it is answered (rules.md §8.4).
 INCOMING_MEDIA = C.LINEMEDIAMODE_UNKNOWN | C.LINEMEDIAMODE_DATAMODEM
 RING_MODE = 1  # LINE_LINEDEVSTATE(RINGING) dwParam2: the only ring mode
+#: Seconds between two looks at DCD while a data call is up (rules.md §8.4: a DCD drop
+#: ends the call). pyserial has no modem-line event, so the line is polled; a port
+#: without modem lines (a pty) is not.
+DCD_POLL = 0.5
+#: Seconds DCD must stay low, the call still up, before the provider ends the call
+#: itself. A modem that loses carrier drops DCD and says NO CARRIER once its S10
+#: disconnect delay (1.4 s by default) has run; that line ends the call the usual way.
+#: Only a modem that hangs up without a word (a DTR drop under &D2 answers OK) needs this.
+DCD_GRACE = 3.0
 
 
 class DriverFactory(Protocol):
@@ -173,6 +183,8 @@ class ModemLine(LineDevice):
         self._ignore_rings_until = float("-inf")
         self._listen_media = 0  # set_default_media_detection: no owner wants calls yet
         self._timer: asyncio.TimerHandle | None = None
+        self._dcd_timer: asyncio.TimerHandle | None = None
+        self._dcd_low = 0  # polls in a row that found DCD low while connected
         self._relay_queued = False
         self._drained: list[Callable[[], None]] = []  # told when the port is released
         self.provider: ModemProvider | None = None
@@ -383,6 +395,7 @@ class ModemLine(LineDevice):
         self._ignore_rings_until = float("-inf")
         self._caller_id = None
         self._cancel_timer()
+        self._stop_dcd_watch()
         drained, self._drained = self._drained, []
         for done in drained:
             done()
@@ -612,6 +625,49 @@ class ModemLine(LineDevice):
             with self._lock:
                 self._published = (call.htCall, port)
         self._report(call, C.LINECALLSTATE_CONNECTED, C.LINECONNECTEDMODE_ACTIVE, media)
+        if not event.voice and self._carrier() is True:
+            self._dcd_low = 0
+            self._watch_dcd()
+
+    # -- DCD (rules.md §8.4: a DCD drop while connected is DISCONNECTED(NORMAL)) ----------
+    def _carrier(self) -> bool | None:
+        """DCD as the port reports it; None for a port without modem lines."""
+        driver = self.driver
+        port = getattr(driver, "port", None)
+        if port is None or getattr(driver, "is_pty", False):
+            return None
+        try:
+            return bool(port.cd)
+        except (OSError, ValueError, AttributeError):  # SerialException is an OSError
+            return None
+
+    def _watch_dcd(self) -> None:
+        self._stop_dcd_watch()
+        if self._call is None or self._dialogue is None:
+            return
+        self._dcd_timer = self._get_loop().call_later(DCD_POLL, self._guarded, self._poll_dcd)
+
+    def _stop_dcd_watch(self) -> None:
+        if self._dcd_timer is not None:
+            self._dcd_timer.cancel()
+            self._dcd_timer = None
+
+    def _poll_dcd(self) -> None:
+        self._dcd_timer = None
+        dialogue = self._dialogue
+        if dialogue is None or dialogue.state != at.State.CONNECTED or self._call is None:
+            return  # the call ended (or is ending) some other way
+        if self._carrier() is False:
+            # Give the modem's NO CARRIER time to arrive (DCD_GRACE); still low and
+            # still connected after that: the modem said nothing.
+            self._dcd_low += 1
+            if self._dcd_low * DCD_POLL > DCD_GRACE:
+                dialogue.carrier_lost()
+                self._service()
+                return
+        else:
+            self._dcd_low = 0
+        self._watch_dcd()
 
     def _on_Disconnected(self, event: at.Disconnected) -> None:
         call = self._call
@@ -855,6 +911,7 @@ class ModemLine(LineDevice):
         call.more_digits.clear()
 
     def _end_call(self) -> None:
+        self._stop_dcd_watch()
         call, self._call = self._call, None
         self._caller_id = None
         if call is not None and call.data_port is not None:

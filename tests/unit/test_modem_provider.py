@@ -20,7 +20,7 @@ from tapi import constants as C
 from tapi.config import LineConfig
 from tapi.providers.base import CallParams, DeviceID, LineDevice
 from tapi.providers.dataport import DataPort
-from tapi.providers.modem import INCOMING_MEDIA, ModemLine
+from tapi.providers.modem import DCD_GRACE, INCOMING_MEDIA, ModemLine
 from tapi.providers.serialport import PortDriver, PortOpenError
 
 DATA = CallParams(media_mode=C.LINEMEDIAMODE_DATAMODEM)
@@ -414,6 +414,45 @@ def test_rings_are_ignored_while_no_owner_wants_calls(rig: Rig) -> None:
     rig.port.inject("\r\nRING\r\n")
     rig.run(0.1)
     assert rig.ev.take()[0] == ("new_call", 101, INCOMING_MEDIA)
+
+
+class _Lines:
+    """The modem lines of a fake port (pyserial's ``cd``)."""
+
+    cd = True
+
+
+def test_a_dcd_drop_ends_a_connected_data_call(rig: Rig) -> None:
+    """rules.md §8.4: DCD dropping while connected is DISCONNECTED(NORMAL), even when
+    the modem says nothing (a DTR-drop hang-up under &D2 answers OK, not NO CARRIER)."""
+    rig.open()
+    lines = _Lines()
+    rig.port.port = lines  # type: ignore[assignment]
+    rig.connect()
+    rig.run(5.0)
+    assert rig.ev.take() == []  # carrier up: the call stays
+    lines.cd = False
+    rig.run(DCD_GRACE - 0.2)
+    assert rig.ev.take() == []  # time for the modem's NO CARRIER (its S10 delay)
+    rig.run(1.0)
+    ended = ("state", 7, "LINECALLSTATE_DISCONNECTED", C.LINEDISCONNECTMODE_NORMAL)
+    assert rig.ev.take() == [ended]
+
+
+def test_a_no_carrier_after_the_dcd_drop_ends_the_call_once(rig: Rig) -> None:
+    """DCD drops first, NO CARRIER follows after the modem's S10 delay: one
+    DISCONNECTED, from the NO CARRIER, and the drop that follows succeeds."""
+    rig.open()
+    lines = _Lines()
+    rig.port.port = lines  # type: ignore[assignment]
+    rig.connect()
+    lines.cd = False
+    rig.run(1.4)
+    rig.port.data_mode = False
+    rig.port.inject("\r\nNO CARRIER\r\n")
+    rig.run(DCD_GRACE * 2)
+    ended = ("state", 7, "LINECALLSTATE_DISCONNECTED", C.LINEDISCONNECTMODE_NORMAL)
+    assert rig.ev.take() == [ended]
 
 
 def test_drop_in_data_mode_lowers_dtr_for_half_a_second(rig: Rig) -> None:
