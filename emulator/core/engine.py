@@ -91,6 +91,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import product
 from typing import Literal
 
 from emulator.core.commandline import (
@@ -208,6 +209,9 @@ class _Deferred:
     """Marker: the command's final result comes later (ATD, ATA)."""
 
 
+# The 16 possible Signals, made once (`ModemEngine.signals` returns these).
+_SIGNALS = {key: Signals(*key) for key in product((False, True), repeat=4)}
+
 _DEFER = _Deferred()
 # What a command handler returns: None to go on, a final word to stop with it, or
 # _DEFER when the final result will come from the call.
@@ -292,13 +296,16 @@ class ModemEngine:
     @property
     def signals(self) -> Signals:
         """DCD per &C, RI per ring burst, DSR per &S, CTS per &K."""
-        carrier = self.state in (ONLINE, ONLINE_COMMAND)
-        dcd = True if self.regs.setting("&C") == 0 else carrier
-        dsr = True if self.regs.setting("&S") == 0 else carrier
+        # On every data chunk (several times): one dict of settings, no allocation.
+        state = self._states.state
+        values = self.regs.active.values
+        carrier = state in (ONLINE, ONLINE_COMMAND)
         cts = True
-        if self.regs.setting("&K") in _HARDWARE_FLOW and self.state == ONLINE:
+        if state == ONLINE and values["&K"] in _HARDWARE_FLOW:
             cts = self._data_room() > self._plus_held
-        return Signals(dcd=dcd, ri=self._ring_on, dsr=dsr, cts=cts)
+        return _SIGNALS[
+            values["&C"] == 0 or carrier, self._ring_on, values["&S"] == 0 or carrier, cts
+        ]
 
     def read_dte(self, max_bytes: int = -1) -> bytes:
         """Take up to `max_bytes` (all if negative) of the bytes queued for the DTE.
@@ -534,7 +541,7 @@ class ModemEngine:
 
     def _changed(self) -> None:
         signals = self.signals
-        if signals != self._signals_seen:
+        if signals is not self._signals_seen:  # one instance per value (_SIGNALS)
             old, self._signals_seen = self._signals_seen, signals
             for field in ("dcd", "ri", "dsr", "cts"):
                 if getattr(signals, field) != getattr(old, field):

@@ -473,19 +473,22 @@ class Exchange:
 
     def next_deadline(self) -> float | None:
         """When `tick()` next has work (queued events are due at once)."""
-        times: list[float] = []
-        if self._queue:
-            times.append(self._queue[0][0])
-        times += [c.next_ringback for c in self._calls if c.next_ringback is not None]
-        for end in self._ends():
-            deadline = end.next_deadline()
-            if deadline is not None:
-                times.append(deadline)
+        # Asked after every data chunk: no lists, nothing built.
+        best = self._queue[0][0] if self._queue else None
+        for call in self._calls:
+            when = call.next_ringback
+            if when is not None and (best is None or when < best):
+                best = when
+        if self._far or self._placed:
+            for end in self._ends():
+                when = end.next_deadline()
+                if when is not None and (best is None or when < best):
+                    best = when
         for placed in self._placed_calls.values():
-            deadline = placed.next_deadline()
-            if deadline is not None:
-                times.append(deadline)
-        return min(times) if times else None
+            when = placed.next_deadline()
+            if when is not None and (best is None or when < best):
+                best = when
+        return best
 
     def tick(self) -> None:
         """Deliver queued events and run far-end and ringback timers due now."""
@@ -494,11 +497,11 @@ class Exchange:
             if call.next_ringback is not None and call.next_ringback <= now:
                 call.next_ringback = now + RINGBACK_PERIOD
                 self._post(call.caller, Ringback())
-        for end in self._ends():
+        for end in self._ends() if self._far or self._placed else ():
             deadline = end.next_deadline()
             if deadline is not None and deadline <= now:
                 end.tick()
-        for placed in list(self._placed_calls.values()):
+        for placed in list(self._placed_calls.values()) if self._placed_calls else ():
             deadline = placed.next_deadline()
             if deadline is not None and deadline <= now:
                 placed.tick(now)

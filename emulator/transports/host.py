@@ -11,7 +11,12 @@ engine callbacks into loop work:
 - engine and exchange listeners only *schedule* one coalesced service pass
   (``loop.call_soon``). A pass hands new DTE output to the attached transport (or
   discards it while none is attached), publishes signal changes, wakes transports
-  waiting for input room, and re-arms timers.
+  waiting for input room, and re-arms timers. Exchange work already due (data one
+  modem sent to another) is done in the pass, not through a timer, and passes repeat
+  (at most MAX_PASSES) while they leave work due, all in one callback;
+- a transport calls ``host.run_pending()`` at the end of its I/O callback to run the
+  scheduled pass there and then: an AT reply, or data that crossed the exchange, is
+  written in the loop iteration that read its cause.
 
 Threads
 =======
@@ -83,6 +88,9 @@ T = TypeVar("T")
 # How long a thread-safe call waits for the loop thread before giving up (a deadline,
 # not a delay: a healthy loop answers in microseconds).
 CALL_TIMEOUT = 10.0
+
+# Most service passes run back to back in one loop callback (ModemHost._service).
+MAX_PASSES = 8
 
 
 class ModemPort(Protocol):
@@ -284,6 +292,8 @@ class ModemHost:
         self.exchange = Exchange(self.clock, trace=trace)
         self.modems: dict[str, HostedModem] = {}
         self._service_handle: asyncio.Handle | None = None
+        self._in_pass = False  # a pass is running: requests set _again instead
+        self._again = False
         # What the next pass visits: every modem (`schedule_service`), or only those
         # touched since the last pass plus those waiting for room, so a pass costs what
         # changed, not the number of modems (1000 links start in linear time).
@@ -395,11 +405,41 @@ class ModemHost:
         self._request()
 
     def _request(self) -> None:
-        if self._service_handle is None and not self._closed:
+        if self._in_pass:
+            self._again = True  # the running pass loops once more (no loop handle)
+        elif self._service_handle is None and not self._closed:
             self._service_handle = self.loop.call_soon(self._service)
 
+    def run_pending(self) -> None:
+        """Run the coalesced service pass now if one is scheduled (loop thread only).
+
+        A transport calls this at the end of its I/O callback, so an AT reply, or data
+        that crossed the exchange to the other modem, is written in the same loop
+        iteration as the read that caused it. A no-op inside a pass."""
+        handle = self._service_handle
+        if handle is not None and not self._in_pass:
+            handle.cancel()
+            self._service()
+
     def _service(self) -> None:
+        # Passes run back to back while a pass leaves work due now (the exchange
+        # delivering what one modem sent, the other modem's new output), at most
+        # MAX_PASSES in one callback; the rest waits for the next loop iteration.
         self._service_handle = None
+        self._in_pass = True
+        try:
+            for _ in range(MAX_PASSES):
+                self._again = False
+                self._pass()
+                if not self._again:
+                    break
+        finally:
+            self._in_pass = False
+            if self._again:
+                self._again = False
+                self._request()
+
+    def _pass(self) -> None:
         if self._all_due:
             self._all_due = False
             self._due.clear()
@@ -415,7 +455,14 @@ class ModemHost:
         if self._room_waiters:
             for modem in [m for m in self._room_waiters if m._closed or not m._wants_room]:
                 del self._room_waiters[modem]
-        self._arm(self._exchange_timer, self.exchange.next_deadline(), self.exchange.tick)
+        deadline = self.exchange.next_deadline()
+        if deadline is not None and deadline <= self.clock.now():
+            # Due already (data or an event posted during this pass): deliver it now
+            # rather than through a loop timer; the tick asks for the next pass.
+            self._exchange_timer.cancel()
+            self.exchange.tick()
+        else:
+            self._arm(self._exchange_timer, deadline, self.exchange.tick)
 
     def _loop_time(self, deadline: float) -> float:
         """The loop time at which the clock reads at least `deadline`."""

@@ -34,7 +34,8 @@ How the port behaves
 - **Nothing is lost.** Bytes are read from the master only up to the modem's
   `dte_room()` (in data mode, the far end's free buffer), and the reader is removed
   when the room is zero, so back-pressure reaches the sending program through the
-  pty's kernel buffer. Output is pulled from the modem only as fast as the master
+  pty's kernel buffer. A big read is followed by more (`_read_more`), fed as one
+  chunk. Output is pulled from the modem only as fast as the master
   takes it (at most OUTPUT_CHUNK bytes held here, plus the kernel's buffer); the
   modem's own bound (`ModemEngine.OUTPUT_LIMIT`) then stops the far end.
 - **Carrier loss hangs up the client (option).** With ``hangup_on_carrier_loss``, when
@@ -77,7 +78,9 @@ TIOCVHANGUP = 0x5437
 TIOCGSID = 0x5429
 
 READ_CHUNK = 4096  # most bytes taken from the master per read event
-OUTPUT_CHUNK = 4096  # most modem output held here waiting for the master
+OUTPUT_CHUNK = 16384  # most modem output held here waiting for the master
+READS_PER_EVENT = 16  # most packets read (and fed as one chunk) per read event
+MORE_AFTER = READ_CHUNK // 2  # a read at least this big is followed by another
 TERMIOS_POLL = 0.25  # seconds between termios checks for a cooked-mode client
 
 
@@ -346,6 +349,7 @@ class PtyPort:
         if not self._event_driven:
             self._check_termios()
         self._read_once()
+        self.host.run_pending()  # the reply (or the forwarded data) goes out now
 
     def _read_once(self, *, leaving: bool = False) -> bool:
         """Read one packet from the master; False when nothing more can be read now."""
@@ -371,10 +375,36 @@ class PtyPort:
             return True  # discarded: the modem is another client's
         data, termios_changed = DtrWatcher.split(packet)
         if data:
+            if len(data) >= MORE_AFTER and room > len(data):
+                data, termios_changed = self._read_more(data, room - len(data))
             self.modem.feed(data)
-        elif termios_changed:
-            self._check_termios()
+        if termios_changed:
+            self._check_termios()  # after the bytes written before the change
         return True
+
+    def _read_more(self, first: bytes, room: int) -> tuple[bytes, bool]:
+        """A big read (the tty layer hands out at most 4095 bytes per read) means more
+        may be waiting: take up to READS_PER_EVENT packets within `room`, so the modem,
+        the exchange and the far end's port do their per-chunk work once for all of
+        them. Stops at the first short read; returns the bytes and whether a termios
+        packet (which ends the run, and is handled after these bytes) was read."""
+        parts = [first]
+        termios_changed = False
+        for _ in range(READS_PER_EVENT - 1):
+            if room <= 0:
+                break
+            try:
+                packet = os.read(self._master, min(room, READ_CHUNK) + 1)
+            except OSError:
+                break  # EAGAIN (nothing yet) or EIO: the next read event sees it
+            data, termios_changed = DtrWatcher.split(packet)
+            if not data:
+                break
+            parts.append(data)
+            room -= len(data)
+            if len(data) < MORE_AFTER:
+                break
+        return b"".join(parts), termios_changed
 
     def _drain_input(self) -> None:
         if self.client_open and self.modem.port is self:
@@ -411,10 +441,14 @@ class PtyPort:
         want_writer = bool(self._out) and self.client_open
         if want_writer != self._writing:
             if want_writer:
-                self.loop.add_writer(self._master, self._flush)
+                self.loop.add_writer(self._master, self._on_writable)
             else:
                 self.loop.remove_writer(self._master)
             self._writing = want_writer
+
+    def _on_writable(self) -> None:
+        self._flush()
+        self.host.run_pending()  # the room our read made reaches the sender now
 
     def room_available(self) -> None:
         self._start_reading()
