@@ -137,7 +137,7 @@ def rows(out: str) -> list[list[str]]:
     )
     ms1000, ms100 = stack.median("shutdown.1000"), stack.median("shutdown.100")
     add(
-        "lineShutdown, 1000 lines vs 100 (linear: ×10)",
+        "lineShutdown, 1000 lines vs 100, CPU time (linear: ×10)",
         _num(None if ms1000 is None else ms1000 * 1e3, " ms"),
         f"100 lines {_num(None if ms100 is None else ms100 * 1e3, ' ms')}",
         stack.ratio("shutdown.1000", "shutdown.100"),

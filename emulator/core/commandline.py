@@ -31,6 +31,10 @@ class Repeat:
     """ "A/" was typed: run the previous line again."""
 
 
+# The echo of each byte value, made once.
+_ECHO = [bytes([value]) for value in range(256)]
+
+
 class LineAssembler:
     """Collects one command line from DTE bytes, one byte at a time."""
 
@@ -51,7 +55,7 @@ class LineAssembler:
     ) -> tuple[bytes, LineReady | Repeat | None]:
         """One byte from the DTE. Returns what to echo (if echo is on) and the event
         the byte completed, if any."""
-        echo = bytes([byte])
+        echo = _ECHO[byte]  # no allocation per byte
         if self._phase == 0:
             if byte in _A:
                 self._phase, self._first = 1, byte

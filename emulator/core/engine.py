@@ -370,7 +370,8 @@ class ModemEngine:
             return
         if type(data) is not bytes:
             data = bytes(data)  # bytearray or memoryview from a driver
-        self._record("dte>modem", data)
+        if self._trace is not None:
+            self._record("dte>modem", data)
         pos, end = 0, len(data)
         while pos < end:
             state = self.state
@@ -381,11 +382,12 @@ class ModemEngine:
                 break
             if state == CARRIER_LOST:
                 break  # the line is dead; bytes go nowhere
+            if state in _COMMAND_STATES:
+                pos = self._command_bytes(data, pos, end)
+                continue
             byte = data[pos]
             pos += 1
-            if state in _COMMAND_STATES:
-                self._command_byte(byte)
-            elif state in (DIALING, ANSWERING):
+            if state in (DIALING, ANSWERING):
                 if byte == 0x0A and self._lf_grace:
                     # 2026-11: DTEs that end lines with CR LF (chat scripts, some TAPI
                     # providers) would otherwise abort their own dial with the LF.
@@ -554,15 +556,26 @@ class ModemEngine:
 
     # -- command state ------------------------------------------------------------------
 
-    def _command_byte(self, byte: int) -> None:
-        echo, event = self._assembler.feed(
-            byte,
-            s3=self.regs[S_LINE_END],
-            s5=self.regs[S_EDIT_CHAR],
-            limit=self.profile.buffer_size,
-        )
-        if self.regs.setting("E") == 1:
-            self._echo += echo
+    def _command_bytes(self, data: bytes, pos: int, end: int) -> int:
+        """Command-state bytes from `pos`, up to and including the one that completes a
+        line (running it may change the state or the settings); returns where it
+        stopped. Until then nothing changes the settings, so they are read once."""
+        feed = self._assembler.feed
+        active = self.regs.active
+        s3, s5 = active.registers[S_LINE_END], active.registers[S_EDIT_CHAR]
+        echo_on = active.values["E"] == 1
+        limit = self.profile.buffer_size
+        while pos < end:
+            echo, event = feed(data[pos], s3=s3, s5=s5, limit=limit)
+            pos += 1
+            if echo_on:
+                self._echo += echo
+            if event is not None:
+                self._command_event(event)
+                break
+        return pos
+
+    def _command_event(self, event: LineReady | Repeat) -> None:
         if isinstance(event, LineReady):
             if event.overflow:
                 self._result("ERROR")

@@ -261,7 +261,7 @@ class HostedModem:
             else:
                 self._discard()
         signals = engine.signals
-        if signals != self._published:
+        if signals is not self._published:  # one Signals instance per value
             self._published = signals
             if self._port is not None:
                 self._port.signals_changed(signals)
@@ -293,6 +293,7 @@ class ModemHost:
         self.modems: dict[str, HostedModem] = {}
         self._service_handle: asyncio.Handle | None = None
         self._in_pass = False  # a pass is running: requests set _again instead
+        self._held = False  # a transport's I/O callback runs: the same, see hold()
         self._again = False
         # What the next pass visits: every modem (`schedule_service`), or only those
         # touched since the last pass plus those waiting for room, so a pass costs what
@@ -405,20 +406,31 @@ class ModemHost:
         self._request()
 
     def _request(self) -> None:
-        if self._in_pass:
-            self._again = True  # the running pass loops once more (no loop handle)
+        if self._in_pass or self._held:
+            # The running pass loops once more, or the transport's run_pending() runs
+            # it: either way no loop handle is made.
+            self._again = True
         elif self._service_handle is None and not self._closed:
             self._service_handle = self.loop.call_soon(self._service)
 
+    def hold(self) -> None:
+        """A transport's I/O callback starts (loop thread only): passes asked for from
+        now on wait for its `run_pending()`, which it must call (in a ``finally``)."""
+        self._held = True
+
     def run_pending(self) -> None:
-        """Run the coalesced service pass now if one is scheduled (loop thread only).
+        """Run the service pass now if one is due (loop thread only; ends a `hold()`).
 
         A transport calls this at the end of its I/O callback, so an AT reply, or data
         that crossed the exchange to the other modem, is written in the same loop
         iteration as the read that caused it. A no-op inside a pass."""
-        handle = self._service_handle
-        if handle is not None and not self._in_pass:
+        if self._in_pass:
+            return
+        self._held = False
+        handle, self._service_handle = self._service_handle, None
+        if handle is not None:
             handle.cancel()
+        if (handle is not None or self._again) and not self._closed:
             self._service()
 
     def _service(self) -> None:

@@ -346,10 +346,13 @@ class PtyPort:
             self._reading = False
 
     def _on_readable(self) -> None:
-        if not self._event_driven:
-            self._check_termios()
-        self._read_once()
-        self.host.run_pending()  # the reply (or the forwarded data) goes out now
+        self.host.hold()
+        try:
+            if not self._event_driven:
+                self._check_termios()
+            self._read_once()
+        finally:
+            self.host.run_pending()  # the reply (or the forwarded data) goes out now
 
     def _read_once(self, *, leaving: bool = False) -> bool:
         """Read one packet from the master; False when nothing more can be read now."""
@@ -447,8 +450,11 @@ class PtyPort:
             self._writing = want_writer
 
     def _on_writable(self) -> None:
-        self._flush()
-        self.host.run_pending()  # the room our read made reaches the sender now
+        self.host.hold()
+        try:
+            self._flush()
+        finally:
+            self.host.run_pending()  # the room our read made reaches the sender now
 
     def room_available(self) -> None:
         self._start_reading()

@@ -15,7 +15,7 @@ from typing import TypeVar
 import pytest
 
 from emulator.core.engine import Signals
-from emulator.transports.host import HostedModem, ModemHost
+from emulator.transports.host import MAX_PASSES, HostedModem, ModemHost
 from linelab.clock import LoopClock
 from linelab.vtime import VirtualTime
 
@@ -362,6 +362,70 @@ def test_a_service_pass_visits_only_the_modems_that_changed(
         ports[7].type(b"AT\r")
         await ports[7].expect(b"OK\r\n", timeout=1)
         assert visited and set(visited) == {"M7"}
+        host.close()
+
+    vrun(body)
+
+
+def test_run_pending_delivers_a_reply_and_forwarded_data_in_the_same_callback(
+    vrun: Callable[[Callable[[], Awaitable[None]]], None],
+) -> None:
+    """A transport's I/O callback (hold ... run_pending) writes what its input caused
+    before it returns: the AT reply, and data that crossed the exchange to the other
+    modem, with no further loop iteration and no loop handle left behind."""
+
+    async def body() -> None:
+        host = ModemHost()
+        a, b = await connect(host)
+        loop = asyncio.get_running_loop()
+        scheduled = len(loop._ready)  # type: ignore[attr-defined]
+        host.hold()
+        a.type(b"data for B")
+        assert not b.received  # nothing runs before run_pending()
+        host.run_pending()
+        assert bytes(b.received) == b"data for B"
+        assert len(loop._ready) == scheduled  # type: ignore[attr-defined]
+        b.received.clear()
+        # Without hold(), the same bytes need the loop (a scheduled pass) to arrive.
+        a.type(b"later")
+        assert not b.received
+        await b.expect(b"later")
+        host.close()
+
+    vrun(body)
+
+
+def test_a_pass_that_keeps_finding_work_yields_to_the_loop(
+    vrun: Callable[[Callable[[], Awaitable[None]]], None],
+) -> None:
+    """Passes repeat in one callback at most MAX_PASSES times; the rest waits for the
+    next loop iteration (a component that always has work cannot starve the loop)."""
+
+    async def body() -> None:
+        host = ModemHost()
+        modem, _port = attached(host, "A")
+        await asyncio.sleep(0)  # the pass the attach asked for
+        passes = 0
+        original = host._pass
+
+        def counting() -> None:
+            nonlocal passes
+            passes += 1
+            original()
+            host.touch(modem)  # always more work
+
+        host._pass = counting  # type: ignore[method-assign]
+        host.hold()
+        host.run_pending()
+        assert passes == 0  # nothing was due
+        host.touch(modem)
+        host.hold()
+        host.run_pending()
+        assert passes == MAX_PASSES
+        assert host._service_handle is not None  # the rest: next loop iteration
+        await asyncio.sleep(0)
+        assert passes > MAX_PASSES
+        host._pass = original  # type: ignore[method-assign]
         host.close()
 
     vrun(body)
