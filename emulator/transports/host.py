@@ -294,6 +294,7 @@ class ModemHost:
         self._service_handle: asyncio.Handle | None = None
         self._in_pass = False  # a pass is running: requests set _again instead
         self._held = False  # a transport's I/O callback runs: the same, see hold()
+        self.holder: object = None  # the port whose I/O callback holds the passes
         self._again = False
         # What the next pass visits: every modem (`schedule_service`), or only those
         # touched since the last pass plus those waiting for room, so a pass costs what
@@ -413,10 +414,14 @@ class ModemHost:
         elif self._service_handle is None and not self._closed:
             self._service_handle = self.loop.call_soon(self._service)
 
-    def hold(self) -> None:
+    def hold(self, holder: object = None) -> None:
         """A transport's I/O callback starts (loop thread only): passes asked for from
-        now on wait for its `run_pending()`, which it must call (in a ``finally``)."""
+        now on wait for its `run_pending()`, which it must call (in a ``finally``).
+        `holder` (the port) is `self.holder` until then: a port called from a pass run
+        in another port's callback can tell (the pty port then writes in a callback of
+        its own, after its own events of that loop iteration)."""
         self._held = True
+        self.holder = holder
 
     def run_pending(self) -> None:
         """Run the service pass now if one is due (loop thread only; ends a `hold()`).
@@ -424,14 +429,17 @@ class ModemHost:
         A transport calls this at the end of its I/O callback, so an AT reply, or data
         that crossed the exchange to the other modem, is written in the same loop
         iteration as the read that caused it. A no-op inside a pass."""
+        self._held = False
         if self._in_pass:
             return
-        self._held = False
-        handle, self._service_handle = self._service_handle, None
-        if handle is not None:
-            handle.cancel()
-        if (handle is not None or self._again) and not self._closed:
-            self._service()
+        try:
+            handle, self._service_handle = self._service_handle, None
+            if handle is not None:
+                handle.cancel()
+            if (handle is not None or self._again) and not self._closed:
+                self._service()
+        finally:
+            self.holder = None
 
     def _service(self) -> None:
         # Passes run back to back while a pass leaves work due now (the exchange

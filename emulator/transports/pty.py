@@ -122,6 +122,7 @@ class PtyPort:
         self.client_listeners: list[Callable[[bool], None]] = []
         self._reading = False
         self._writing = False
+        self._output_soon = False  # an _output_now callback is scheduled
         self._out = bytearray()
         self._clocal = False
         self._event_driven = True
@@ -346,7 +347,7 @@ class PtyPort:
             self._reading = False
 
     def _on_readable(self) -> None:
-        self.host.hold()
+        self.host.hold(self)
         try:
             if not self._event_driven:
                 self._check_termios()
@@ -419,9 +420,29 @@ class PtyPort:
     def output_ready(self) -> None:
         if not self.client_open:
             return
+        holder = self.host.holder
+        if holder is not None and holder is not self:
+            # A pass run in another port's I/O callback (data that crossed the
+            # exchange): write from a callback of our own, after what this loop
+            # iteration has for our master, so a client's termios change (a switch to
+            # cooked mode, a B0) is read before the bytes it applies to are written.
+            if not self._output_soon:
+                self._output_soon = True
+                self.loop.call_soon(self._output_now)
+            return
         if not self._event_driven:
             self._check_termios()
         self._flush()
+
+    def _output_now(self) -> None:
+        self._output_soon = False
+        if self.closed:
+            return
+        self.host.hold(self)
+        try:
+            self.output_ready()
+        finally:
+            self.host.run_pending()
 
     def _flush(self) -> None:
         while True:
@@ -450,7 +471,7 @@ class PtyPort:
             self._writing = want_writer
 
     def _on_writable(self) -> None:
-        self.host.hold()
+        self.host.hold(self)
         try:
             self._flush()
         finally:
