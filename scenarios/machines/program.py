@@ -31,9 +31,17 @@ class Program:
     def add(self, step: Step) -> None:
         self.steps.append(step)
 
-    def text(self, *, name: str, failure: str, live_apps: list[int], trace: str = "") -> str:
+    def text(
+        self,
+        *,
+        name: str,
+        failure: str,
+        live_apps: list[int | tuple[int, str]],
+        trace: str = "",
+    ) -> str:
         """The program as a scenario file: the steps, then a lineShutdown of every app the
-        model still holds (``finally:``), so the default teardown checks apply."""
+        model still holds (``finally:``; ``(h, client)`` by that client app), so the
+        default teardown checks apply."""
         scenario: dict[str, Any] = {
             "name": name,
             "source": "linelab fuzz (scenarios.machines.stack)",
@@ -43,7 +51,10 @@ class Program:
         }
         if live_apps:
             scenario["finally"] = [
-                {"call": "lineShutdown", "args": [h], "returns": "any"} for h in live_apps
+                {"call": "lineShutdown", "by": h[1], "args": [h[0]], "returns": "any"}
+                if isinstance(h, tuple)
+                else {"call": "lineShutdown", "args": [h], "returns": "any"}
+                for h in live_apps
             ]
         body = yaml.safe_dump({"spec": "1", "scenarios": [scenario]}, sort_keys=False, width=100)
         head = ["# Written by linelab fuzz: a failing program of the stack machine.", ""]

@@ -17,6 +17,7 @@ scenario a failure is written as.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import queue
@@ -43,6 +44,7 @@ from scenarios.machines.program import Program, Step
 from scenarios.world import PortWorld, VirtualWorld
 from tapi import constants as C
 from tapi.config import LineConfig
+from tapi.server.client import ServerStack
 from tapi.structs import LINECALLPARAMS, LINEINITIALIZEEXPARAMS, LINEMESSAGE
 from tapi.tapi3 import TAPI, Address
 from tapi.tapi3 import constants as K
@@ -59,6 +61,10 @@ FAR_ENDS = {BUSY: "busy", NOANSWER: "noanswer", ANSWER: "answer,echo", HANGUP: "
 SETTLE = 2.0
 LONG = 75.0
 MAX_APPS = 4
+#: Client connections to the world's telephony server a run may open.
+MAX_CLIENTS = 3
+#: Real seconds the server may take to notice that a dropped connection ended.
+DROP_TIMEOUT = 30.0
 #: Call states in which the modem of the call is off hook (docs/rules.md §5.2).
 OFF_HOOK_STATES = {
     C.LINECALLSTATE_DIALTONE,
@@ -114,6 +120,7 @@ class AppModel:
     option: str
     registered: bool = False
     lines: set[int] = field(default_factory=set)
+    client: int | None = None  # the `ClientModel` it was initialised through, if any
 
 
 @dataclass
@@ -156,6 +163,8 @@ class Model:
         self.requests: dict[int, Request] = {}
         self.last_rid = 0
         self.removed: set[int] = set()
+        #: Handle -> the client (`StackMachine.conns` index) whose app it belongs to.
+        self.owner: dict[int, int] = {}
         #: Live HLINEAPPs of TAPI 3 objects (`T3Model`): not the 2.x rules' apps, but
         #: they make a stale handle's code its INVAL* rather than UNINITIALIZED (R8).
         self.others: set[int] = set()
@@ -216,6 +225,18 @@ class Model:
 
 
 @dataclass
+class ClientModel:
+    """A client of the world's telephony server (one connection: a ServerStack). Its
+    connection dropping models the death of its process (docs/server.md, R6)."""
+
+    api: ServerStack
+    name: str
+    alive: bool = True
+    #: Every HLINEAPP ever initialised through it.
+    apps: set[int] = field(default_factory=set)
+
+
+@dataclass
 class T3Model:
     """One TAPI 3 object (ITTAPI) and what docs/rules.md §6.10 says of it."""
 
@@ -259,6 +280,8 @@ class StackMachine(RuleBasedStateMachine):
     dead_calls = Bundle("dead_calls")
     tapis = Bundle("tapis")
     registrations = Bundle("registrations")
+    clients = Bundle("clients")
+    dead_clients = Bundle("dead_clients")
 
     def __init__(self) -> None:
         super().__init__()
@@ -281,6 +304,8 @@ class StackMachine(RuleBasedStateMachine):
         self.callback_msgs: list[tuple[int, Any]] = []
         self.ports: dict[int, queue.Queue[Any]] = {}
         self.t3: list[T3Model] = []
+        self.conns: list[ClientModel] = []
+        self.drops = 0  # connections the machine dropped (the server counts them too)
         self.counter = 0
         self.steps = 0
         self.rules_hit: dict[str, int] = {}
@@ -298,9 +323,12 @@ class StackMachine(RuleBasedStateMachine):
     def _call(self, function: str, args: list[Any], expect: int | None, **kw: Any) -> Any:
         """Call `function` on the stack, record it (with `expect` as its returns, else the
         code it gave) and fail R8 if a stale handle answered something else."""
-        result = getattr(self.stack, function)(*args, **kw)
+        api, by = self._via(args[0] if args else None)
+        result = getattr(api, function)(*args, **kw)
         rc = result[0] if isinstance(result, tuple) else result
         step: Step = {"call": function, "args": [_arg(a) for a in args]}
+        if by is not None:
+            step["by"] = by
         if expect is not None:
             step["returns"] = _code(expect)
         elif function == "lineGetMessage":
@@ -315,6 +343,21 @@ class StackMachine(RuleBasedStateMachine):
                 f"{C.result_name(rc)}, not {C.result_name(expect)}",
             )
         return result
+
+    def _via(self, h: Any) -> tuple[Any, str | None]:
+        """The flat API a call on handle `h` goes through, and the scenario's ``by:``:
+        the ServerStack of the client whose app `h` belongs to while its connection is
+        up, else the stack itself (a dead client's handles are tried there: R8)."""
+        c = self.model.owner.get(h) if isinstance(h, int) else None
+        if c is None or not self.conns[c].alive:
+            return self.stack, None
+        return self.conns[c].api, self.conns[c].name
+
+    def _own(self, h: int, app: int) -> None:
+        """Handle `h` belongs to the client of app `app` (if any)."""
+        model = self.model.apps.get(app)
+        if model is not None and model.client is not None:
+            self.model.owner[h] = model.client
 
     def _settle(self, seconds: float = SETTLE) -> None:
         self.world.advance(seconds)
@@ -379,6 +422,7 @@ class StackMachine(RuleBasedStateMachine):
                     if c.hCall not in self.model.calls and c.hCall not in self.model.stale:
                         self.model.issue(c.hCall, "call")
                         self.model.calls[c.hCall] = CallModel(c.hCall, line.hLine, app.hLineApp)
+                        self._own(c.hCall, app.hLineApp)
                         self.model.lines[line.hLine].calls.add(c.hCall)
                         new.append(c.hCall)
         return new
@@ -483,6 +527,8 @@ class StackMachine(RuleBasedStateMachine):
             # §2.14: lineGetMessage answers INVALAPPHANDLE even with no app left.
             self._call("lineGetMessage", [h, timeout], C.LINEERR_INVALAPPHANDLE)
         elif app.option == "event":
+            if app.client is not None:
+                timeout = 0  # a client waits in real time; the machine lives in virtual time
             for _ in range(200):
                 rc, m = self._call("lineGetMessage", [h, timeout], None)
                 if rc != 0:
@@ -524,6 +570,7 @@ class StackMachine(RuleBasedStateMachine):
             # A line opened on a removed port may be closed by its provider (§6.4).
             self.model.issue(hl, "line")
             self.model.lines[hl] = LineModel(hl, h, device, privileges)
+            self._own(hl, h)
             app.lines.add(hl)
             got.append(hl)
         self._after()
@@ -554,11 +601,13 @@ class StackMachine(RuleBasedStateMachine):
         line = self.model.lines.get(h)
         expect = None if line is not None else self.model.expected("line")
         params = LINECALLPARAMS(dwMediaMode=DATAMODEM, dwBearerMode=C.LINEBEARERMODE_VOICE)
-        result = self.stack.lineMakeCall(h, dest, 0, params)
+        api, by = self._via(h)
+        result = api.lineMakeCall(h, dest, 0, params)
         rid, hc = result
         self.program.add(
             {
                 "call": "lineMakeCall",
+                **({"by": by} if by is not None else {}),
                 "args": {
                     "hLine": h,
                     "lpszDestAddress": dest,
@@ -582,6 +631,7 @@ class StackMachine(RuleBasedStateMachine):
             if hc is not None:
                 self.model.issue(hc, "call")
                 self.model.calls[hc] = CallModel(hc, h, line.app, made_by=rid)
+                self._own(hc, line.app)
                 line.calls.add(hc)
                 got.append(hc)
         self._after()
@@ -692,6 +742,88 @@ class StackMachine(RuleBasedStateMachine):
         self._hit("wait")
         self._after(LONG if self.virtual else SETTLE)
         self.settled_long = True
+
+    # -- rules: clients of the telephony server (docs/server.md, docs/rules.md R6) ---------------
+    @precondition(lambda self: self.virtual and len(self.conns) < MAX_CLIENTS)
+    @rule(target=clients)
+    def connect_client(self) -> int:
+        """A client process connects to the world's `linelab tapisrv` (a ServerStack;
+        replayed as a ``process`` app)."""
+        self._hit("client connect")
+        assert isinstance(self.world, VirtualWorld)
+        name = f"client{len(self.conns) + 1}"
+        api = ServerStack(self.world.server_path())
+        if not api.connect():
+            raise InvariantFailure("R6", f"{name} could not connect to the server")
+        self.conns.append(ClientModel(api, name))
+        self.program.world.setdefault("apps", {})[name] = "process"
+        return len(self.conns) - 1
+
+    @precondition(lambda self: len(self.model.apps) < MAX_APPS)
+    @rule(target=apps, c=st.one_of(clients, dead_clients))
+    def client_initialize(self, c: int) -> Any:
+        """lineInitializeEx through a client (event option: the server's own way); a
+        client whose connection dropped gets LINEERR_SERVICE_NOT_RUNNING."""
+        self._hit("lineInitializeEx by a client")
+        client = self.conns[c]
+        self.counter += 1
+        name = f"fuzz{self.counter}"
+        params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
+        rc, h, *_ = client.api.lineInitializeEx(None, None, name, V22, params)
+        if not client.alive:
+            if rc != C.LINEERR_SERVICE_NOT_RUNNING:
+                raise InvariantFailure(
+                    "R6",
+                    f"lineInitializeEx through dropped {client.name} returned "
+                    f"{C.result_name(rc)}, not LINEERR_SERVICE_NOT_RUNNING",
+                )
+            self.program.notes.append(
+                f"lineInitializeEx by dropped {client.name}: LINEERR_SERVICE_NOT_RUNNING"
+                " (not replayed)"
+            )
+            return multiple()
+        self.program.add(
+            {
+                "call": "lineInitializeEx",
+                "by": client.name,
+                "args": {
+                    "lpszFriendlyAppName": name,
+                    "dwAPIVersion": "TAPI_VERSION2_2",
+                    "lpLineInitializeExParams": {"dwOptions": "LINEINITIALIZEEXOPTION_USEEVENT"},
+                },
+            }
+        )
+        assert rc == 0 and h is not None, C.result_name(rc)
+        self.model.issue(h, "app")
+        self.model.apps[h] = AppModel(h, name, "event", client=c)
+        self.model.owner[h] = c
+        client.apps.add(h)
+        self._after()
+        return multiple(h)
+
+    @precondition(lambda self: self.virtual)
+    @rule(target=dead_clients, c=consumes(clients))
+    def drop_client(self, c: int) -> int:
+        """A client's connection drops (its process died): the server shuts down every
+        HLINEAPP it held, as lineShutdown would (R6), so they, their HLINEs and HCALLs
+        are stale and a call they held is dropped."""
+        self._hit("client death")
+        self._observe()
+        client = self.conns[c]
+        assert isinstance(self.world, VirtualWorld) and self.world.server is not None
+        client.api.close()
+        client.alive = False
+        self.drops += 1
+        if not self._wait_drops():
+            raise InvariantFailure(
+                "R6", f"the server did not notice that {client.name} dropped its connection"
+            )
+        for h in sorted(client.apps):
+            if h in self.model.apps:
+                self.model.shutdown(h)
+        self.program.add({"kill": client.name})
+        self._after()
+        return c
 
     # -- rules: TAPI 3 (docs/tapi3.md, docs/rules.md §6.10) ------------------------------------
     def _t3_step(self, what: str, flat: Step | None = None) -> None:
@@ -934,6 +1066,34 @@ class StackMachine(RuleBasedStateMachine):
                 raise InvariantFailure("§6.10", f"TAPI object {n}'s threads outlive Shutdown")
 
     @invariant()
+    def R6_a_dead_clients_apps_are_shut_down(self) -> None:
+        """Once a client's connection has dropped, none of the HLINEAPPs it held is in
+        the tree (the server shut them down: R6), and the server lists exactly the
+        clients still connected (docs/server.md, `tapisrv --status`)."""
+        self.checks += 1
+        if not self.conns:
+            return
+        live = {a.hLineApp for a in self.stack.hierarchy().apps}
+        for client in self.conns:
+            if client.alive:
+                continue
+            left = sorted(client.apps & live)
+            if left:
+                raise InvariantFailure(
+                    "R6",
+                    f"{client.name} dropped its connection but its apps "
+                    f"{', '.join(f'{h:#x}' for h in left)} are alive",
+                )
+        assert isinstance(self.world, VirtualWorld) and self.world.server is not None
+        status = self.world.server_status() or {"clients": []}
+        listed = len(status["clients"])
+        connected = sum(c.alive for c in self.conns)
+        if listed != connected:
+            raise InvariantFailure(
+                "R6", f"the server lists {listed} clients, {connected} are connected"
+            )
+
+    @invariant()
     def R4_no_message_of_a_closed_object(self) -> None:
         self.checks += 1
         orphans = self.stack.hierarchy().orphans()
@@ -1050,6 +1210,7 @@ class StackMachine(RuleBasedStateMachine):
         try:
             for t in self.t3:
                 t.obj.Shutdown()
+            self._close_clients()
             self.world.close()
             faults = [e for e in self.stack.provider_errors if not self._expected_fault(e)]
             self.stack.provider_errors.clear()
@@ -1064,6 +1225,30 @@ class StackMachine(RuleBasedStateMachine):
                 observer(self)
         if failed is not None:
             raise failed
+
+    def _close_clients(self) -> None:
+        """Drop every client still connected and wait until the server has shut their
+        apps down (the server then has no connection task to cancel when it closes)."""
+        live = [c for c in self.conns if c.alive]
+        for client in live:
+            client.api.close()
+            client.alive = False
+        if live and isinstance(self.world, VirtualWorld) and self.world.server is not None:
+            self.drops += len(live)
+            self._wait_drops()
+
+    def _wait_drops(self) -> bool:
+        """Wait (real time, at most DROP_TIMEOUT) until the server has seen `drops`
+        connections end and shut their apps down; False if it did not."""
+        world = self.world
+        assert isinstance(world, VirtualWorld) and world.server is not None
+        waiting = asyncio.run_coroutine_threadsafe(world.server.wait_drops(self.drops), world.loop)
+        try:
+            waiting.result(DROP_TIMEOUT)
+        except TimeoutError:
+            waiting.cancel()
+            return False
+        return True
 
     def _expected_fault(self, error: str) -> bool:
         """A fault of a line whose port the machine removed (commands to it go unanswered:
@@ -1090,7 +1275,11 @@ class StackMachine(RuleBasedStateMachine):
             directory,
             name=f"fuzz {getattr(failure, 'rule', type(failure).__name__)}",
             failure=str(failure).split("\nFailing test case", 1)[0],
-            live_apps=sorted(set(self.model.apps) | self.model.others),
+            live_apps=[
+                (h, self.conns[a.client].name) if a.client is not None else h
+                for h, a in sorted(self.model.apps.items())
+            ]
+            + sorted(self.model.others),
             trace=trace,
         )
 

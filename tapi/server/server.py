@@ -77,6 +77,8 @@ class TapiServer:
         self._tasks: set[asyncio.Task[None]] = set()
         #: pids whose connection has ended and whose apps were shut down (`wait_dropped`).
         self.dropped: set[int] = set()
+        #: Connections ended so far, whoever they were (`wait_drops`).
+        self.drops = 0
         self._dropped_event: asyncio.Event | None = None
 
     # -- connections -------------------------------------------------------------------
@@ -166,6 +168,7 @@ class TapiServer:
                 )
         client.apps.clear()
         self.dropped.add(client.pid)
+        self.drops += 1
         if self._dropped_event is not None:
             self._dropped_event.set()
 
@@ -173,6 +176,16 @@ class TapiServer:
         """Return once the connection of process `pid` has ended and its apps are shut
         down (a harness that killed the process waits here; no timer, no polling)."""
         while pid not in self.dropped:
+            if self._dropped_event is None:
+                self._dropped_event = asyncio.Event()
+            self._dropped_event.clear()
+            await self._dropped_event.wait()
+
+    async def wait_drops(self, count: int) -> None:
+        """Return once `count` connections in all have ended and their apps are shut
+        down (for clients in one process, which share a pid: a harness that closed one
+        connection waits for its count)."""
+        while self.drops < count:
             if self._dropped_event is None:
                 self._dropped_event = asyncio.Event()
             self._dropped_event.clear()
