@@ -760,28 +760,15 @@ class StackMachine(RuleBasedStateMachine):
         return len(self.conns) - 1
 
     @precondition(lambda self: len(self.model.apps) < MAX_APPS)
-    @rule(target=apps, c=st.one_of(clients, dead_clients))
+    @rule(target=apps, c=clients)
     def client_initialize(self, c: int) -> Any:
-        """lineInitializeEx through a client (event option: the server's own way); a
-        client whose connection dropped gets LINEERR_SERVICE_NOT_RUNNING."""
+        """lineInitializeEx through a client (event option: the server's own way)."""
         self._hit("lineInitializeEx by a client")
         client = self.conns[c]
         self.counter += 1
         name = f"fuzz{self.counter}"
         params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
         rc, h, *_ = client.api.lineInitializeEx(None, None, name, V22, params)
-        if not client.alive:
-            if rc != C.LINEERR_SERVICE_NOT_RUNNING:
-                raise InvariantFailure(
-                    "R6",
-                    f"lineInitializeEx through dropped {client.name} returned "
-                    f"{C.result_name(rc)}, not LINEERR_SERVICE_NOT_RUNNING",
-                )
-            self.program.notes.append(
-                f"lineInitializeEx by dropped {client.name}: LINEERR_SERVICE_NOT_RUNNING"
-                " (not replayed)"
-            )
-            return multiple()
         self.program.add(
             {
                 "call": "lineInitializeEx",
@@ -822,6 +809,15 @@ class StackMachine(RuleBasedStateMachine):
             if h in self.model.apps:
                 self.model.shutdown(h)
         self.program.add({"kill": client.name})
+        # A lost connection stays lost: every call answers SERVICE_NOT_RUNNING (not replayed).
+        params = LINEINITIALIZEEXPARAMS(dwOptions=C.LINEINITIALIZEEXOPTION_USEEVENT)
+        rc = client.api.lineInitializeEx(None, None, "late", V22, params)[0]
+        if rc != C.LINEERR_SERVICE_NOT_RUNNING:
+            raise InvariantFailure(
+                "R6",
+                f"lineInitializeEx through dropped {client.name} returned "
+                f"{C.result_name(rc)}, not LINEERR_SERVICE_NOT_RUNNING",
+            )
         self._after()
         return c
 

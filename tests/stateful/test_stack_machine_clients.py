@@ -74,7 +74,8 @@ def test_a_dropped_clients_handles_are_stale_and_its_modem_goes_on_hook() -> Non
         machine.drain(h=w.h, timeout=0)
         assert any("LINE_CALLSTATE" in s and ", 0x1," in s for s in machine.seen[w.h])
         # a dropped client answers LINEERR_SERVICE_NOT_RUNNING to everything
-        assert machine.client_initialize(c=0).values == ()
+        dead = machine.conns[0].api
+        assert dead.lineGetMessage(h, 0)[0] == C.LINEERR_SERVICE_NOT_RUNNING
         # its stale handles, tried through the survivor, give their R8 codes
         machine.close(h=hl)
         machine.deallocate(h=hc)
