@@ -6,7 +6,9 @@ virtual-time loop (`VirtualWorld`), or a real modem on real time (`PortWorld`).
 service thread, a `ModemHost` with the scenario's modems and far ends on that loop,
 and a stack whose modem lines open ``vmodem://NAME`` on the same host. The scenario's
 thread is the application: it calls the flat API and waits in lineGetMessage (a
-linelab wait), so rings and time-outs pass in virtual time.
+linelab wait), so rings and time-outs pass in virtual time. With ``transport="pty"``
+each modem is served on a real pty instead (`PtyPort`, as ``linelab modem`` serves it)
+and the lines open its link with pyserial; time stays virtual.
 
 The pytest fixtures (`scenarios.plugin`) hand the same objects to users' tests.
 """
@@ -26,7 +28,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 import serial
 
@@ -34,6 +36,7 @@ from emulator import register_url_handler
 from emulator.core.tracerecord import TraceRecord
 from emulator.network.subscriberline import CallerId
 from emulator.transports.host import HostedModem, ModemHost
+from emulator.transports.pty import PtyPort
 from emulator.transports.vmodem import set_default_host
 from linelab.errors import LinelabError
 from linelab.vtime import RealTime, TimeSource, VirtualTime
@@ -51,6 +54,14 @@ T = TypeVar("T")
 # Real time the loop listens for bytes in flight before virtual time jumps. vmodem://
 # hands bytes over in-process (an eventfd), so far less than a pty's 20 ms is enough.
 GRACE = 0.005
+#: The same for ptys: Linux hands pty bytes over through deferred kernel work, which
+#: takes longer on a loaded machine (as in tests/integration/test_tapi_modem.py).
+PTY_GRACE = 0.02
+
+#: How the stack reaches the world's modems: in process (``vmodem://NAME``) or over
+#: real ptys (the emulator's `PtyPort`, as ``linelab modem`` serves them) opened with
+#: pyserial by path.
+Transport = Literal["vmodem", "pty"]
 
 #: What each kind of target can provide (`needs:`); the TAPI 3.x objects once this
 #: linelab has them.
@@ -168,10 +179,17 @@ class VirtualWorld:
     target = "virtual"
     provides = VIRTUAL_PROVIDES
 
-    def __init__(self, world: World, *, grace: float = GRACE) -> None:
+    def __init__(
+        self, world: World, *, grace: float | None = None, transport: Transport = "vmodem"
+    ) -> None:
         register_url_handler()
+        if transport not in ("vmodem", "pty"):
+            raise ValueError(f"transport is vmodem or pty, not {transport!r}")
         self.spec = world
+        self.transport = transport
         self.records: list[TraceRecord] = []
+        if grace is None:
+            grace = PTY_GRACE if transport == "pty" else GRACE
         self.vt = VirtualTime(grace=grace)
         self.time: TimeSource = self.vt
         self.loop = self.vt.new_event_loop()
@@ -184,15 +202,22 @@ class VirtualWorld:
         self.server: TapiServer | None = None
         self._server_dir: str | None = None
         self.clients: dict[str, ServerStack | ProcessApp] = {}
+        self.ptys: dict[str, PtyPort] = {}
+        self._pty_dir = tempfile.mkdtemp(prefix="linelab-ptys-") if transport == "pty" else None
         try:
             for spec in world.modems.values():
                 self.host.add_modem(spec.name, spec.number, spec.profile)
                 if not spec.dialtone:
                     number = self.number(spec.name)
                     self.call(self.host.exchange.set_dialtone, number, False)
+                if self._pty_dir is not None:
+                    link = os.path.join(self._pty_dir, spec.name)
+                    self.ptys[spec.name] = self.call(
+                        lambda n=spec.name, link=link: PtyPort(self.host.modem(n), link)
+                    )
             for number, behaviour in world.far.items():
                 self.call(self.host.exchange.set_far, number, behaviour)
-            configs = [LineConfig(name=f"Modem {n}", port=f"vmodem://{n}") for n in world.lines]
+            configs = [LineConfig(name=f"Modem {n}", port=self.port_of(n)) for n in world.lines]
             self.lines = [ModemLine(c, time=self.vt) for c in configs]
             self.stack = Stack(lines=self.lines, time=self.vt, loop=self.loop)
         except BaseException:
@@ -209,6 +234,14 @@ class VirtualWorld:
 
     def modem(self, name: str) -> HostedModem:
         return self.call(lambda: self.host.modem(name))
+
+    def port_of(self, name: str) -> str:
+        """What pyserial opens to reach modem `name`: its pty's link, or vmodem://NAME."""
+        pty = self.ptys.get(name)
+        if pty is not None:
+            assert pty.link is not None
+            return pty.link
+        return f"vmodem://{name}"
 
     def number(self, name: str) -> str:
         return self.modem(name).number
@@ -238,6 +271,11 @@ class VirtualWorld:
         self.call(lambda: self.host.modem(name).set_dtr(False))
 
     def remove_port(self, name: str) -> None:
+        """The modem's port goes away: its pty closes (the client reads EIO), or its
+        vmodem:// port ends."""
+        pty = self.ptys.pop(name, None)
+        if pty is not None:
+            self.call(pty.close)
         self.host.remove_modem(name)
 
     def advance(self, seconds: float) -> None:
@@ -309,7 +347,7 @@ class VirtualWorld:
         """A pyserial port on modem `name` for raw AT steps (opened on first use)."""
         port = self.at_ports.get(name)
         if port is None:
-            port = serial.serial_for_url(f"vmodem://{name}", timeout=0)
+            port = serial.serial_for_url(self.port_of(name), timeout=0)
             self.at_ports[name] = port
         return port
 
@@ -346,12 +384,17 @@ class VirtualWorld:
         if stack is not None:
             stack.close()
         set_default_host(self._previous_host)
+        for pty in self.ptys.values():
+            self.call(pty.close)
+        self.ptys.clear()
         if hasattr(self, "host"):
             self.host.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10.0)
         if not self._thread.is_alive():
             self.loop.close()
+        if self._pty_dir is not None:
+            shutil.rmtree(self._pty_dir, ignore_errors=True)
 
 
 class PortWorld:

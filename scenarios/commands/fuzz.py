@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--port", metavar="URL", help="fuzz a real modem on this port")
     source.add_argument("--config", metavar="FILE", help="fuzz the lines of this file")
+    parser.add_argument(
+        "--pty",
+        action="store_true",
+        help="serve the built-in modems on real ptys and open them with pyserial "
+        "(default: in-process vmodem:// ports); still on virtual time",
+    )
     parser.add_argument("--steps", type=int, default=300, metavar="N", help="rule steps in all")
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="random seed")
     parser.add_argument(
@@ -57,13 +63,14 @@ class Progress:
         self.out = out
         self.budget = budget
         self.deadline = deadline
-        self.runs = self.steps = self.checks = 0
+        self.runs = self.steps = self.checks = self.stale = 0
         self.rules: dict[str, int] = {}
 
     def __call__(self, machine: StackMachine) -> None:
         self.runs += 1
         self.steps += machine.steps
         self.checks += machine.checks
+        self.stale += machine.stale_tried
         for name, n in machine.rules_hit.items():
             self.rules[name] = self.rules.get(name, 0) + n
         self.out.write(
@@ -77,7 +84,8 @@ class Progress:
     def summary(self) -> str:
         rules = ", ".join(f"{k} {v}" for k, v in sorted(self.rules.items()))
         return (
-            f"{self.runs} runs, {self.steps} steps, {self.checks} invariant checks\n"
+            f"{self.runs} runs, {self.steps} steps, {self.checks} invariant checks, "
+            f"{self.stale} calls on stale handles\n"
             f"rules hit: {rules}"
         )
 
@@ -87,6 +95,10 @@ class TimeUp(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pty and (args.port is not None or args.config is not None):
+        print("linelab fuzz: --pty serves the built-in modems; not with --port/--config",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     if args.steps < 1:
         print("linelab fuzz: --steps must be at least 1", file=sys.stderr)
         return EXIT_USAGE
@@ -106,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_UNREACHABLE
     deadline = None if args.max_time is None else time.monotonic() + args.max_time
     progress = Progress(sys.stdout, args.steps, deadline)
-    machine = configured(configs, observer=progress, out_dir=args.out)
+    machine = configured(
+        configs, observer=progress, out_dir=args.out, transport="pty" if args.pty else "vmodem"
+    )
     per_run = min(STEPS_PER_RUN, args.steps)
     options = settings(
         max_examples=max(1, math.ceil(args.steps / per_run)),
@@ -120,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         print_blob=False,
     )
     target = "the built-in virtual modems" if configs is None else f"{len(configs)} line(s)"
+    if args.pty:
+        target += " on ptys"
     print(f"linelab fuzz: {args.steps} steps against {target}, seed {args.seed}")
     try:
         _run(machine, options, args.seed)

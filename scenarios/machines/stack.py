@@ -41,7 +41,7 @@ from hypothesis.stateful import (
 
 from scenarios.language import ModemSpec, World
 from scenarios.machines.program import Program, Step
-from scenarios.world import PortWorld, VirtualWorld
+from scenarios.world import PortWorld, Transport, VirtualWorld
 from tapi import constants as C
 from tapi.config import LineConfig
 from tapi.server.client import ServerStack
@@ -171,7 +171,10 @@ class Model:
 
     def issue(self, h: int, kind: str) -> None:
         if h in self.issued:
-            raise InvariantFailure("R9", f"{kind} handle {h:#x} reuses a {self.issued[h]} value")
+            raise InvariantFailure(
+                "R9",
+                f"{kind} handle {h:#x} reuses the value of an earlier {_KIND[self.issued[h]]}",
+            )
         self.issued[h] = kind
 
     def accept(self, rid: int, app: int, line: int | None, call: int | None, fn: str) -> None:
@@ -253,6 +256,9 @@ class T3Model:
     addresses: list[Address] = field(default_factory=list)
 
 
+_KIND = {"app": "HLINEAPP", "line": "HLINE", "call": "HCALL"}
+
+
 def _short(m: Any) -> str:
     return (
         f"{C.message_name(m.dwMessageID)}(h={m.hDevice:#x}, {m.dwParam1:#x}, "
@@ -265,6 +271,9 @@ class StackMachine(RuleBasedStateMachine):
 
     #: Lines to drive instead of the built-in virtual modems (``linelab fuzz --port``).
     configs: ClassVar[list[LineConfig] | None] = None
+    #: How the stack reaches the built-in modems: ``vmodem://`` or real ptys (pyserial
+    #: on the pty the emulator serves, as ``linelab modem`` does), both on virtual time.
+    transport: ClassVar[Transport] = "vmodem"
     #: Called with each finished machine (progress reports of ``linelab fuzz``).
     observer: ClassVar[Callable[[StackMachine], None] | None] = None
     #: Where a failing program is written (None: only printed).
@@ -290,7 +299,7 @@ class StackMachine(RuleBasedStateMachine):
         self.spec = default_world()
         self.world: VirtualWorld | PortWorld
         if self.configs is None:
-            self.world = VirtualWorld(self.spec)
+            self.world = VirtualWorld(self.spec, transport=self.transport)
         else:
             self.spec = World(modems={}, far={}, lines=[c.name for c in self.configs], apps={})
             self.world = PortWorld(self.spec, list(self.configs))
@@ -306,6 +315,10 @@ class StackMachine(RuleBasedStateMachine):
         self.t3: list[T3Model] = []
         self.conns: list[ClientModel] = []
         self.drops = 0  # connections the machine dropped (the server counts them too)
+        #: (call, answer, expected R8 code) of each call a rule made on a stale handle,
+        #: since the last check; all tries of this run (for the fuzz summary).
+        self.stale_tries: list[tuple[str, int, int]] = []
+        self.stale_tried = 0
         self.counter = 0
         self.steps = 0
         self.rules_hit: dict[str, int] = {}
@@ -336,13 +349,21 @@ class StackMachine(RuleBasedStateMachine):
         else:
             step["returns"] = "async" if rc > 0 and _is_async(function) else _code(rc)
         self.program.add(step)
-        if expect is not None and rc != expect:
+        if expect is not None and expect != 0:
+            self._stale_tried(function, args, rc, expect)
+        elif expect == 0 and rc != 0:
+            rule = {"lineShutdown": "R1", "lineClose": "R2"}.get(function, "§1.1")
             raise InvariantFailure(
-                "R8",
-                f"{function}({', '.join(map(_show, args))}) on a stale handle returned "
-                f"{C.result_name(rc)}, not {C.result_name(expect)}",
+                rule,
+                f"{function}({', '.join(map(_show, args))}) on a live handle returned "
+                f"{C.result_name(rc)}",
             )
         return result
+
+    def _stale_tried(self, function: str, args: list[Any], rc: int, expect: int) -> None:
+        """Note what a rule's call on a stale handle answered, for the invariant
+        `R8_every_rule_also_tries_stale_handles`."""
+        self.stale_tries.append((f"{function}({', '.join(map(_show, args))})", rc, expect))
 
     def _via(self, h: Any) -> tuple[Any, str | None]:
         """The flat API a call on handle `h` goes through, and the scenario's ``by:``:
@@ -621,10 +642,8 @@ class StackMachine(RuleBasedStateMachine):
                 else ("async" if rid > 0 else _code(rid)),
             }
         )
-        if expect is not None and rid != expect:
-            raise InvariantFailure(
-                "R8", f"lineMakeCall({h:#x}) on a stale line returned {C.result_name(rid)}"
-            )
+        if expect is not None:
+            self._stale_tried("lineMakeCall", [h, dest], rid, expect)
         got: list[int] = []
         if rid > 0 and line is not None:
             self.model.accept(rid, line.app, h, hc, "lineMakeCall")
@@ -1062,6 +1081,23 @@ class StackMachine(RuleBasedStateMachine):
                 raise InvariantFailure("§6.10", f"TAPI object {n}'s threads outlive Shutdown")
 
     @invariant()
+    def R8_every_rule_also_tries_stale_handles(self) -> None:
+        """Every rule that takes a handle draws it from the live or the stale bundle
+        (``consumes`` keeps closed handles in a dead_* bundle); a stale one must give
+        its R8 code from that function too, not only from the probes of
+        `R8_stale_handles_get_their_codes`."""
+        self.checks += 1
+        tries, self.stale_tries = self.stale_tries, []
+        self.stale_tried += len(tries)
+        for call, rc, want in tries:
+            if rc != want:
+                raise InvariantFailure(
+                    "R8",
+                    f"{call} on a stale handle returned {C.result_name(rc)}, "
+                    f"not {C.result_name(want)}",
+                )
+
+    @invariant()
     def R6_a_dead_clients_apps_are_shut_down(self) -> None:
         """Once a client's connection has dropped, none of the HLINEAPPs it held is in
         the tree (the server shut them down: R6), and the server lists exactly the
@@ -1132,7 +1168,9 @@ class StackMachine(RuleBasedStateMachine):
                 for c in line.calls:
                     kind = self.model.issued.get(c.hCall)
                     if kind not in (None, "call"):
-                        raise InvariantFailure("R9", f"call {c.hCall:#x} reuses a {kind} value")
+                        raise InvariantFailure(
+                            "R9", f"call {c.hCall:#x} reuses the value of an earlier {_KIND[kind]}"
+                        )
             for rid in app.pending_requests:
                 r = self.model.requests.get(rid)
                 if r is not None and r.app != app.hLineApp:
@@ -1212,15 +1250,27 @@ class StackMachine(RuleBasedStateMachine):
             self.stack.provider_errors.clear()
             if faults:
                 failed = InvariantFailure("§8.4", f"provider faults: {faults}")
-            leak = _leaks(self.threads_before, self.fds_before)
-            if leak and failed is None:
-                failed = InvariantFailure("leaks", leak)
+            if failed is None:
+                try:
+                    self.s1_3_no_fd_or_thread_leaks()
+                except InvariantFailure as leak:
+                    failed = leak
         finally:
             observer = type(self).observer
             if observer is not None:
                 observer(self)
         if failed is not None:
             raise failed
+
+    def s1_3_no_fd_or_thread_leaks(self) -> None:
+        """Once every app has shut down (teardown: the rest of §1.3's order, then the
+        world closed), every descriptor and thread the run opened is gone: each app's
+        event (R1), the ports, the server's sockets and eventfds (R6), the TAPI 3 pumps
+        and the clients' reader threads. Checked at teardown, when they must be gone."""
+        self.checks += 1
+        leak = _leaks(self.threads_before, self.fds_before)
+        if leak:
+            raise InvariantFailure("§1.3", leak)
 
     def _close_clients(self) -> None:
         """Drop every client still connected and wait until the server has shut their
@@ -1285,12 +1335,14 @@ def configured(
     *,
     observer: Callable[[StackMachine], None] | None = None,
     out_dir: str | None = None,
+    transport: Transport = "vmodem",
 ) -> type[StackMachine]:
-    """A `StackMachine` subclass over `configs` (None: the built-in virtual modems)."""
+    """A `StackMachine` subclass over `configs` (None: the built-in virtual modems,
+    reached over `transport`)."""
     return type(
         "StackMachine",
         (StackMachine,),
-        {"configs": configs, "observer": observer, "out_dir": out_dir},
+        {"configs": configs, "observer": observer, "out_dir": out_dir, "transport": transport},
     )
 
 
