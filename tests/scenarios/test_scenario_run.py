@@ -294,11 +294,16 @@ def test_jobs_2_gives_the_same_results_as_jobs_1(tmp_path: Path) -> None:
     two_dir.mkdir()
     s1, r1 = run_json(one_dir, "--jobs", "1")
     s2, r2 = run_json(two_dir, "--jobs", "2")
-    keep = ("id", "status", "cause", "message", "reason", "telephony_seconds")
+    keep = ("id", "status", "cause", "message", "reason")
     assert s1 == s2
     assert [{k: r[k] for k in keep} for r in r1["results"]] == [
         {k: r[k] for k in keep} for r in r2["results"]
     ]
+    # Telephony time agrees to within one provider poll (the DCD poll runs every 0.5 s of
+    # virtual time, and where the clock stands when the runner sees a message depends on
+    # how the app's thread and the loop interleave).
+    for a, b in zip(r1["results"], r2["results"], strict=True):
+        assert abs(a["telephony_seconds"] - b["telephony_seconds"]) <= 1.0, a["id"]
 
 
 def test_junit_is_valid_against_the_schema_ci_reads(tmp_path: Path) -> None:

@@ -222,8 +222,10 @@ def test_nothing_leaks_after_close() -> None:
             assert modem.wait_client(False, DEADLINE)
         assert not host.modems
     host.close()
-    assert set(threading.enumerate()) == threads
-    assert set(os.listdir("/proc/self/fd")) == fds
+    # Nothing new is left open. (An fd of an earlier test that the garbage collector closes
+    # meanwhile is not this test's concern: the check is one-sided.)
+    assert set(threading.enumerate()) - threads == set()
+    assert set(os.listdir("/proc/self/fd")) - fds == set()
 
 
 def _read_line(stream: int, timeout: float = DEADLINE) -> str:
