@@ -13,18 +13,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from test_modem_cli import DEADLINE, linelab, read_ready, runtime_dir, stop
-from test_probe import ODDMODEM, probe
+from test_modem_cli import linelab, read_ready, runtime_dir, stop
+from test_probe import oddmodem, probe
 
 from emulator.core.profile import load_profile
 
-__all__ = ["runtime_dir"]  # the fixture, used by name
+__all__ = ["oddmodem", "runtime_dir"]  # the fixtures, used by name
 RUN_DEADLINE = 180.0
 COMMANDS = "modem-commands::"
 PORT_PASSES = {
@@ -57,21 +56,6 @@ def assert_single_line_skips(results: dict[str, tuple[str, str]]) -> None:
     for rid, (status, reason) in calls.items():
         assert status == "skipped", (rid, status, reason)
         assert "which the port target cannot provide" in reason, (rid, reason)
-
-
-@pytest.fixture
-def oddmodem(tmp_path: Path) -> Iterator[Path]:
-    link = tmp_path / "odd"
-    proc = subprocess.Popen(
-        [sys.executable, str(ODDMODEM), str(link)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == f"READY {link}"
-        yield link
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=DEADLINE)
 
 
 def test_probe_then_run_the_library_against_a_modem_linelab_did_not_write(
