@@ -1,8 +1,11 @@
 """The `linelab` console script: one dispatcher, commands owned by each package.
 
 Each of `emulator.commands`, `tapi.commands` and `scenarios.commands` holds one module
-per subcommand with a ``register(subparsers)`` function that adds its parser and sets
-``func`` (taking the parsed namespace, returning the exit status).
+per subcommand, named as the subcommand, with a ``register(subparsers)`` function that
+adds its parser and sets ``func`` (taking the parsed namespace, returning the exit
+status). `main()` imports only the module of the command it runs (``linelab modem``
+does not load the TAPI stack or hypothesis: less start-up time and memory); the
+top-level help and an unknown command import them all.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ signal.signal(signal.SIGINT, _exit_interrupted)
 import argparse  # noqa: E402
 import importlib  # noqa: E402
 import importlib.metadata  # noqa: E402
+import importlib.util  # noqa: E402
 import logging  # noqa: E402
 import pkgutil  # noqa: E402
 import sys  # noqa: E402
@@ -39,7 +43,9 @@ def version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The `linelab` parser with every subcommand, or only with command `only` (which
+    must be one, see `command_module`)."""
     parser = argparse.ArgumentParser(
         prog="linelab",
         description="Test telephony software without telephony hardware.",
@@ -49,16 +55,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"linelab {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for package_name in COMMAND_PACKAGES:
-        package = importlib.import_module(package_name)
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if info.name.startswith("_"):
-                continue
-            module = importlib.import_module(f"{package_name}.{info.name}")
-            register = getattr(module, "register", None)
-            if register is not None:
-                register(subparsers)
+    if only is not None:
+        names = [command_module(only)]
+    else:
+        names = []
+        for package_name in COMMAND_PACKAGES:
+            package = importlib.import_module(package_name)
+            for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+                if not info.name.startswith("_"):
+                    names.append(f"{package_name}.{info.name}")
+    for name in names:
+        if name is None:
+            raise ValueError(f"no linelab command {only!r}")
+        module = importlib.import_module(name)
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(subparsers)
     return parser
+
+
+def command_module(command: str) -> str | None:
+    """The module that defines subcommand `command` (`COMMAND_PACKAGES`), if any."""
+    if not command.isidentifier() or command.startswith("_"):
+        return None
+    for package_name in COMMAND_PACKAGES:
+        name = f"{package_name}.{command}"
+        if importlib.util.find_spec(name) is not None:
+            return name
+    return None
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` runs, when only its module is needed to parse `argv`: the
+    first word that is not an option, with no help or version option before it."""
+    for word in argv:
+        if word in ("-h", "--help", "--version") or word.startswith("--version"):
+            return None
+        if word.startswith("-"):
+            continue
+        return word if command_module(word) is not None else None
+    return None
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
@@ -73,8 +109,9 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
+        words = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser(_chosen(words))
+        args, extra = parser.parse_known_args(words)
         if extra:
             # A mistyped flag is the subcommand's mistake: show that command's usage.
             _subparser(parser, args.command).error("unrecognized arguments: " + " ".join(extra))

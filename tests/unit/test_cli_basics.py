@@ -104,3 +104,41 @@ def test_ctrl_c_in_a_command_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(trace, "run", interrupted)
     assert main(["trace", "x"]) == 130
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    # `linelab modem` (1000 links in one process) must not pay for the TAPI stack and
+    # hypothesis, which other commands need: memory and start-up time.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, scenarios.cli as cli\n"
+            "try:\n"
+            "    cli.main(['-v', 'modem', '--help'])\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+            " ('hypothesis', 'tapi', 'scenarios') or m.startswith('emulator.commands.')))\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: linelab modem")
+    loaded = done.stdout.splitlines()[-1]
+    assert loaded == "['emulator.commands.modem', 'scenarios', 'scenarios.cli']", loaded
+
+
+def test_the_top_level_help_still_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["-h", "modem"], ["-v", "--help", "modem"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = capsys.readouterr().out
+        for command in ("modem", "run", "fuzz", "tapisrv", "lines", "trace"):
+            assert command in out, (argv, command)
+    with pytest.raises(SystemExit):
+        main(["nosuchcommand"])
+    assert "invalid choice: 'nosuchcommand'" in capsys.readouterr().err
