@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from typing import Any
 
 import pytest
 import transitions
@@ -39,7 +40,7 @@ def test_modems_share_one_state_machine(monkeypatch: pytest.MonkeyPatch) -> None
     built: list[object] = []
     real = transitions.Machine.__init__
 
-    def counting(self: transitions.Machine, *args: object, **kwargs: object) -> None:
+    def counting(self: transitions.Machine, *args: Any, **kwargs: Any) -> None:
         built.append(self)
         real(self, *args, **kwargs)
 
