@@ -22,7 +22,10 @@ import importlib
 import logging
 import os
 import re
+import resource
 import signal
+import sys
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +40,13 @@ from emulator.transports.host import HostedModem, ModemHost
 from emulator.transports.pty import PtyPort, is_pty_path
 from emulator.transports.tcp import TcpListener, TcpTrunk, parse_address
 from linelab.errors import LinelabError
-from linelab.limits import limit_error, links_that_fit, raise_open_files_limit, too_many
+from linelab.limits import (
+    limit_error,
+    links_that_fit,
+    open_fd_count,
+    raise_open_files_limit,
+    too_many,
+)
 
 log = logging.getLogger("linelab.modem")
 
@@ -50,6 +59,10 @@ MAX_LINK_PATH = 4000
 MIN_TIME_SCALE = 1e-3
 MAX_TIME_SCALE = 1e6
 READY_TIMEOUT = 10.0  # seconds a modem may take to answer the readiness AT
+# Readiness probes in flight at once: enough to keep the loop busy while each waits for
+# its pty round trip, few enough that their descriptors (one slave each) stay bounded.
+PROBE_WINDOW = 64
+PROBE_FD_MARGIN = 8  # descriptors left free beside the probes' (accepted clients, logs)
 RFC2217_MODULE = "emulator.transports.rfc2217"
 
 
@@ -203,14 +216,18 @@ def make_plan(args: argparse.Namespace) -> Plan:
         if not link:
             raise ModemCommandError(f"{item!r}: empty LINK")
         raw.append((os.path.abspath(link), number if sep else None))
-    paths = [link for link, _ in raw]
-    for link in paths:
-        if paths.count(link) > 1:
+    # Sets, not list.count(): 10 000 links are checked in linear time.
+    seen: set[str] = set()
+    for link, _ in raw:
+        if link in seen:
             raise ModemCommandError(f"{link} is given twice")
+        seen.add(link)
     given = [n for _, n in raw if n is not None] + [n for n, _ in far] + [n for n, _ in tcp]
+    seen.clear()
     for number in given:
-        if given.count(number) > 1:
+        if number in seen:
             raise ModemCommandError(f"number {number} is given twice")
+        seen.add(number)
     taken = set(given)
     next_free = FIRST_NUMBER
     names: set[str] = set()
@@ -236,7 +253,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         except LinelabError as exc:
             raise ModemCommandError(f"--listen {item!r}: {exc}") from None
         link = os.path.abspath(target) if sep else plans[0].link
-        if link not in [p.link for p in plans]:
+        if not any(p.link == link for p in plans):
             raise ModemCommandError(f"--listen {item!r}: {target!r} is not one of the LINKs")
         listen.append((address, link))
     return Plan(
@@ -329,6 +346,44 @@ async def probe(port: PtyPort, timeout: float = READY_TIMEOUT) -> None:
         os.close(fd)
 
 
+def probe_window() -> int:
+    """How many probes may be in flight: PROBE_WINDOW, fewer when RLIMIT_NOFILE leaves
+    fewer descriptors spare (links that just fit, `linelab.limits`, still start)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return PROBE_WINDOW
+    return max(1, min(PROBE_WINDOW, soft - open_fd_count() - PROBE_FD_MARGIN))
+
+
+async def probe_all(
+    ports: Sequence[PtyPort], lines: Sequence[str], window: int = PROBE_WINDOW
+) -> None:
+    """Probe every port (`probe`), at most `window` at a time, and write `lines[i]` to
+    stdout once ports 0..i have answered: the lines come in order, each as soon as it
+    may, several in one write when their probes ended together. The first probe that
+    fails cancels the rest (their descriptors are closed) and raises."""
+    tasks: deque[asyncio.Task[None]] = deque()
+    started = 0
+    done = 0  # ports whose line is written
+    try:
+        while done < len(ports):
+            while started < len(ports) and started < done + window:
+                tasks.append(asyncio.ensure_future(probe(ports[started])))
+                started += 1
+            await tasks.popleft()
+            out = [lines[done]]
+            while tasks and tasks[0].done():
+                tasks.popleft().result()
+                out.append(lines[done + len(out)])
+            sys.stdout.write("".join(out))
+            sys.stdout.flush()
+            done += len(out)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _host_port(host: str, port: int) -> str:
     """``host:port``, with an IPv6 address in brackets (``[::1]:2217``)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -419,13 +474,12 @@ async def serve(plan: Plan, stop: asyncio.Event) -> None:
                     listeners.append(listener)
                     extra += f" listen={_host_port(address[0], bound)}"
             addresses.append(extra)
-        for (item, port), extra in zip(ports, addresses, strict=True):
-            await probe(port)
-            print(
-                f"READY link={item.link} pty={port.path} number={port.modem.number}"
-                f"{extra} control={control.path}",
-                flush=True,
-            )
+        ready = [
+            f"READY link={item.link} pty={port.path} number={port.modem.number}"
+            f"{extra} control={control.path}\n"
+            for (item, port), extra in zip(ports, addresses, strict=True)
+        ]
+        await probe_all([port for _, port in ports], ready, probe_window())
         await stop.wait()
     finally:
         for listener in listeners:
