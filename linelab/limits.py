@@ -1,8 +1,9 @@
 """The kernel limits that cap how many ptys a process can serve, and what to say at one.
 
-A ``linelab modem`` link costs file descriptors (`FDS_PER_LINK`: the pty master and
-its hang-up watcher) and one pty; every link of a process shares one inotify instance
-(`linelab.inotify`), so inotify's per-user instance cap no longer counts. What remains:
+A ``linelab modem`` link costs one file descriptor (`FDS_PER_LINK`: the pty master)
+and one pty; every link of a process shares one inotify instance (`linelab.inotify`),
+so inotify's per-user instance cap no longer counts, and one hang-up watcher
+(`linelab.hupwatch`). What remains:
 
 - ``RLIMIT_NOFILE``, the process's descriptor limit. Its soft value is often 1024
   while the hard one is far higher: `raise_open_files_limit` lifts soft to hard first.
@@ -22,7 +23,7 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
-FDS_PER_LINK = 2
+FDS_PER_LINK = 1
 RESERVED_FDS = 64  # the loop, the control socket and its clients, a trace file, logs
 
 

@@ -59,7 +59,6 @@ import errno
 import fcntl
 import logging
 import os
-import select
 import signal
 import struct
 import termios
@@ -69,6 +68,7 @@ from pathlib import Path
 from emulator.core.engine import Signals
 from emulator.transports.host import HostedModem, ModemHost
 from linelab.dtrwatch import DtrWatcher, make_raw
+from linelab.hupwatch import HupWatch, hung_up
 from linelab.inotify import IN_CLOSE, IN_IGNORED, IN_OPEN, IN_Q_OVERFLOW, Event, Inotify
 
 log = logging.getLogger(__name__)
@@ -155,11 +155,10 @@ class PtyPort:
         except OSError as exc:
             os.close(master)
             raise PtyError(exc.errno, f"inotify on {self.path}: {exc.strerror}") from None
-        # An epoll set with the master registered for nothing still reports EPOLLHUP:
-        # readable exactly while no slave is open, independent of data reading.
+        # The master polls HUP exactly while no slave is open: one epoll set per loop
+        # (linelab.hupwatch) watches the masters whose client is open.
         try:
-            self._hup = select.epoll()
-            self._hup.register(master, 0)
+            self._hups = HupWatch.for_loop(self.loop)
         except OSError as exc:
             self._watch.cancel()
             os.close(master)
@@ -194,7 +193,7 @@ class PtyPort:
         self.closed = True
         self._stop_client_io()
         self._watch.cancel()
-        self._hup.close()
+        self._hups.release()
         with contextlib.suppress(ValueError):
             self.modem.release_listeners.remove(self._on_modem_released)
         if self.modem.port is self:
@@ -234,7 +233,7 @@ class PtyPort:
             self._client_arrived()
 
     def _master_hung_up(self) -> bool:
-        return bool(self._hup.poll(0))
+        return hung_up(self._master)
 
     def _on_hup(self) -> None:
         if self.client_open and self._master_hung_up():
@@ -259,7 +258,7 @@ class PtyPort:
                 self.path,
             )
         self._check_termios()
-        self.loop.add_reader(self._hup.fileno(), self._on_hup)
+        self._hups.watch(self._master, self._on_hup)
         self._start_reading()
         log.debug("%s: client opened %s", self.modem.name, self.path)
         for listener in list(self.client_listeners):
@@ -297,8 +296,7 @@ class PtyPort:
         if self._writing:
             self.loop.remove_writer(self._master)
             self._writing = False
-        with contextlib.suppress(ValueError, OSError):
-            self.loop.remove_reader(self._hup.fileno())
+        self._hups.unwatch(self._master)
         self._stop_termios_poll()
 
     # -- termios: DTR, baud, EXTPROC -------------------------------------------------------
