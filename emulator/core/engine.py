@@ -92,7 +92,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import product
-from typing import Literal
+from typing import ClassVar, Literal
 
 from emulator.core.commandline import (
     DIGITS,
@@ -223,6 +223,10 @@ class ModemEngine:
 
     OUTPUT_LIMIT = OUTPUT_LIMIT
 
+    # What each timer does when it runs (every name in TimerName has one): one table
+    # for the class (filled in below it), not a dict of bound methods per modem.
+    _timer_actions: ClassVar[dict[TimerName, Callable[[ModemEngine], None]]]
+
     def __init__(
         self,
         profile: Profile,
@@ -255,18 +259,6 @@ class ModemEngine:
         self._xoff = False  # the DTE sent XOFF (software flow control, data mode)
         self._carrier_ignored = False  # the call is gone but S10=255 keeps us online
         self._timers: dict[TimerName, float] = {}
-        # What each timer does when it runs (every name in TimerName has one).
-        self._timer_actions: dict[TimerName, Callable[[], None]] = {
-            "dial": self._dial_step,
-            "carrier": self._carrier_timer,
-            "ring": self._ring_tick,
-            "autoanswer": self._auto_answer,
-            "cid": self._caller_id_received,
-            "escape": self._escape_timer,
-            "loss": self._loss_timer,
-            "s1": self._s1_timer,
-            "dtr": self._dtr_timer,
-        }
         self._listener: Callable[[], None] | None = None
         self._snapshot: tuple[int, Signals, float | None, bool] | None = None
         # call progress
@@ -434,7 +426,7 @@ class ModemEngine:
             if when > now:
                 break
             del self._timers[name]
-            self._timer_actions[name]()
+            self._timer_actions[name](self)
         self._changed()
 
     def line_event(self, event: LineEvent) -> None:
@@ -1124,3 +1116,16 @@ _BASIC: dict[str, _BasicHandler] = {
 
 # Basic commands that only store a number within the range the profile module defines.
 _SIMPLE_SETTINGS = frozenset({"E", "V", "Q", "X", "L", "M", "&C", "&D", "&K", "&S"})
+
+
+ModemEngine._timer_actions = {
+    "dial": ModemEngine._dial_step,
+    "carrier": ModemEngine._carrier_timer,
+    "ring": ModemEngine._ring_tick,
+    "autoanswer": ModemEngine._auto_answer,
+    "cid": ModemEngine._caller_id_received,
+    "escape": ModemEngine._escape_timer,
+    "loss": ModemEngine._loss_timer,
+    "s1": ModemEngine._s1_timer,
+    "dtr": ModemEngine._dtr_timer,
+}

@@ -57,11 +57,17 @@ class Registers:
 
     profile: Profile
     active: Settings = field(init=False)
-    stored: Settings = field(init=False)
+    # The stored profile once `&W` wrote one; None until then: the factory settings,
+    # made when asked for (1000 modems that never store do not each hold a copy).
+    _stored: Settings | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.active = Settings.factory(self.profile)
-        self.stored = self.active.copy()
+
+    @property
+    def stored(self) -> Settings:
+        """The stored profile (what `Z` loads): the factory settings until `&W`."""
+        return self._stored if self._stored is not None else Settings.factory(self.profile)
 
     # -- S-registers -----------------------------------------------------------------
 
@@ -104,11 +110,12 @@ class Registers:
 
     def write(self) -> None:
         """`&W`: store the active settings."""
-        self.stored = self.active.copy()
+        self._stored = self.active.copy()
 
     def restore(self) -> None:
         """`Z`: load the stored settings."""
-        self.active = self.stored.copy()
+        stored = self._stored
+        self.active = stored.copy() if stored is not None else Settings.factory(self.profile)
 
     def factory(self) -> None:
         """`&F`: load the factory settings."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import transitions
+from engine_helpers import at, one_modem
 
 from emulator.core import states
 from emulator.core.engine import ModemEngine
@@ -16,9 +17,11 @@ from emulator.core.profile import load_profile
 from emulator.core.states import MACHINE, ModemState, ModemStates
 from linelab.clock import ManualClock
 
-# Bytes of Python heap one more engine may take. An engine is about 6 KiB; it was
-# 34 KiB when each built its own `transitions` machine (about 25 KiB of it).
-ENGINE_BYTES = 12 * 1024
+# Bytes of Python heap one more engine may take. An engine is about 3.5 KiB; it was
+# 34 KiB when each built its own `transitions` machine (about 25 KiB of it), then 5.6
+# KiB with a copy of the factory settings as its stored profile and a dict of bound
+# methods for its timers.
+ENGINE_BYTES = 4608  # 4.5 KiB
 
 
 def test_an_engine_takes_a_bounded_amount_of_memory() -> None:
@@ -53,3 +56,18 @@ def test_modems_share_one_state_machine(monkeypatch: pytest.MonkeyPatch) -> None
     # Each modem still has its own state.
     engines[0]._states.fire("dial")
     assert [e.state for e in engines] == [ModemState.DIALING] + [ModemState.COMMAND] * 4
+
+
+def test_the_stored_profile_is_the_factory_one_until_w_and_behaves_as_before() -> None:
+    sim, modem = one_modem()
+    assert modem.regs._stored is None  # no copy held for a modem that never stores
+    assert b"S07:050" in at(sim, modem, "AT&V")  # the factory S7 in both profiles
+    assert at(sim, modem, "ATS7=33&W").endswith(b"OK\r\n")
+    assert modem.regs._stored is not None
+    at(sim, modem, "ATS7=44")
+    at(sim, modem, "ATZ")
+    assert b"\r\n033\r\n" in at(sim, modem, "ATS7?")
+    at(sim, modem, "AT&F")
+    assert b"\r\n050\r\n" in at(sim, modem, "ATS7?")
+    at(sim, modem, "ATZ")  # the stored one is still the &W one
+    assert b"\r\n033\r\n" in at(sim, modem, "ATS7?")
