@@ -10,15 +10,17 @@ ERROR without running any of it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 CAN = 0x18
 # ASCII digits only: str.isdigit() also accepts "²" and other Unicode digits.
 DIGITS = frozenset("0123456789")
 _A = (ord("A"), ord("a"))
+_AT = (b"AT", b"at")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LineReady:
     """A complete command line: `body` is what followed "AT" (spaces removed)."""
 
@@ -26,7 +28,7 @@ class LineReady:
     overflow: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Repeat:
     """ "A/" was typed: run the previous line again."""
 
@@ -94,6 +96,69 @@ class LineAssembler:
         else:
             self._body.append(byte)
         return echo, None
+
+    def feed_bytes(
+        self, data: bytes, pos: int, end: int, *, s3: int, s5: int, limit: int
+    ) -> tuple[int, bytes, LineReady | Repeat | None]:
+        """`feed` for each byte of `data[pos:end]` up to and including the first that
+        completes an event, in one call. Returns where it stopped, the echo of the
+        bytes taken and the event (None if `end` came first). The bytes of a line
+        between "AT" and S3 that need no editing are taken as one slice."""
+        start = pos
+        echo: bytearray | None = None  # built only once S5 echoes as "\b \b"
+        body = self._body
+        while pos < end:
+            phase = self._phase
+            if phase == 0 and data.startswith(_AT, pos, pos + 2):
+                # "AT" or "at" at once (what `feed` does for the two bytes).
+                self._phase = phase = 2
+                body.clear()
+                self._overflow = False
+                if echo is not None:
+                    echo += data[pos : pos + 2]
+                pos += 2
+                if pos >= end:
+                    break
+            if phase == 2:
+                stop = data.find(s3, pos, end)
+                if stop < 0:
+                    stop = end
+                run = data[pos:stop]
+                if run and _PLAIN.fullmatch(run) and s5 not in run:
+                    # Printable, no editing: the whole run at once.
+                    room = limit - len(body)
+                    if len(run) > room:
+                        self._overflow = True
+                        run = run[: max(room, 0)]
+                    body += run
+                    if echo is not None:
+                        echo += data[pos:stop]
+                    pos = stop
+                    continue
+                if not run and stop < end:
+                    # S3 ends the line (what `feed` does for that byte).
+                    self._phase = 0
+                    line = LineReady(bytes(body).upper().decode("latin-1"), self._overflow)
+                    body.clear()
+                    pos += 1
+                    if echo is not None:
+                        echo += _ECHO[s3]
+                    return pos, (data[start:pos] if echo is None else bytes(echo)), line
+            byte = data[pos]
+            pos += 1
+            got, event = self.feed(byte, s3=s3, s5=s5, limit=limit)
+            if echo is None and got is not _ECHO[byte]:
+                echo = bytearray(data[start : pos - 1])
+            if echo is not None:
+                echo += got
+            if event is not None:
+                return pos, (data[start:pos] if echo is None else bytes(echo)), event
+        return pos, (data[start:pos] if echo is None else bytes(echo)), None
+
+
+# Line bytes that need no editing: printable ASCII and the 8-bit range (not space,
+# DEL or control characters, which `feed` drops or acts on).
+_PLAIN = re.compile(rb"[\x21-\x7e\x80-\xff]+")
 
 
 @dataclass(frozen=True)

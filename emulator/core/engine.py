@@ -173,6 +173,7 @@ XON, XOFF = 0x11, 0x13
 _FLOW_BYTES = bytes([XON, XOFF])
 # Room advertised for DTE input while the line is dead (bytes are discarded there).
 _DISCARD_ROOM = 4096
+_FRAMED_KEPT = 64  # framed result codes cached per engine (see ModemEngine._result)
 # Caller ID timing (Bellcore GR-30 / Bell 202 on-hook data): the FSK starts at least
 # 0.5 s after the first ring burst ends; it is a channel seizure of 300 alternating
 # bits and 180 mark bits, then 10 bits (start, 8 data, stop) per message byte at
@@ -261,6 +262,8 @@ class ModemEngine:
         self._timers: dict[TimerName, float] = {}
         self._listener: Callable[[], None] | None = None
         self._snapshot: tuple[int, Signals, float | None, bool] | None = None
+        # Framed result codes by (word, Q, X, V, S3, S4): see _result.
+        self._framed: dict[tuple[str, int, int, int, int, int], bytes] = {}
         # call progress
         self._dial = parse_dial("", comma_pause=0.0, dtmf_ms=0, pulse=False)
         self._dial_phase = "digits"
@@ -314,8 +317,12 @@ class ModemEngine:
             # start pointer), so small reads of a big buffer stay linear overall.
             data = bytes(out[:max_bytes])
             del out[:max_bytes]
-        if data:
-            self._changed()
+        snapshot = self._snapshot
+        if data and snapshot is not None:
+            # The driver knows it took these bytes: less output is no news to it, and
+            # nothing else `_changed` looks at (signals, deadlines, holding) depends on
+            # this buffer, so no listener call.
+            self._snapshot = (len(out), *snapshot[1:])
         return data
 
     def _dte_held(self) -> bool:
@@ -350,8 +357,9 @@ class ModemEngine:
         return max(0, OUTPUT_LIMIT - len(self._out))
 
     def set_listener(self, callback: Callable[[], None] | None) -> None:
-        """Called whenever output bytes, signals or the next deadline changed. It may be
-        called re-entrantly; drivers must only schedule work in it."""
+        """Called whenever new output bytes arrived, or the signals, the next deadline or
+        whether output is held changed (not when the driver's own `read_dte` only took
+        bytes). It may be called re-entrantly; drivers must only schedule work in it."""
         self._listener = callback
 
     # -- public inputs -------------------------------------------------------------------
@@ -504,19 +512,34 @@ class ModemEngine:
         self._record("modem>dte", bytes(data))
 
     def _result(self, word: str, *, unsolicited: bool = False) -> None:
-        if self.regs.setting("Q") == 1:
-            return
-        word = gate(word, self.regs.setting("X"))
-        self._emit(
-            frame_result(
-                word,
-                verbose=self.regs.setting("V") == 1,
-                codes=self.profile.result_codes,
-                cr=self.regs[S_LINE_END],
-                lf=self.regs[S_RESPONSE_CHAR],
-            ),
-            unsolicited=unsolicited,
+        active = self.regs.active
+        values, registers = active.values, active.registers
+        key = (
+            word,
+            values["Q"],
+            values["X"],
+            values["V"],
+            registers[S_LINE_END],
+            registers[S_RESPONSE_CHAR],
         )
+        framed = self._framed.get(key)
+        if framed is None:
+            # Once per word and setting: the answer to every "AT" costs a lookup.
+            if len(self._framed) >= _FRAMED_KEPT:
+                self._framed.clear()
+            framed = self._framed[key] = (
+                b""
+                if key[1] == 1
+                else frame_result(
+                    gate(word, key[2]),
+                    verbose=key[3] == 1,
+                    codes=self.profile.result_codes,
+                    cr=key[4],
+                    lf=key[5],
+                )
+            )
+        if framed:
+            self._emit(framed, unsolicited=unsolicited)
 
     def _info(self, lines: list[str] | tuple[str, ...], *, unsolicited: bool = False) -> None:
         self._emit(
@@ -552,19 +575,20 @@ class ModemEngine:
         """Command-state bytes from `pos`, up to and including the one that completes a
         line (running it may change the state or the settings); returns where it
         stopped. Until then nothing changes the settings, so they are read once."""
-        feed = self._assembler.feed
         active = self.regs.active
-        s3, s5 = active.registers[S_LINE_END], active.registers[S_EDIT_CHAR]
-        echo_on = active.values["E"] == 1
-        limit = self.profile.buffer_size
-        while pos < end:
-            echo, event = feed(data[pos], s3=s3, s5=s5, limit=limit)
-            pos += 1
-            if echo_on:
-                self._echo += echo
-            if event is not None:
-                self._command_event(event)
-                break
+        registers = active.registers
+        pos, echo, event = self._assembler.feed_bytes(
+            data,
+            pos,
+            end,
+            s3=registers[S_LINE_END],
+            s5=registers[S_EDIT_CHAR],
+            limit=self.profile.buffer_size,
+        )
+        if active.values["E"] == 1:
+            self._echo += echo
+        if event is not None:
+            self._command_event(event)
         return pos
 
     def _command_event(self, event: LineReady | Repeat) -> None:

@@ -213,10 +213,11 @@ class HostedModem:
     def read(self, max_bytes: int = -1) -> bytes:
         """Pull up to `max_bytes` (all if negative) of the modem's output for the client."""
         data = self.engine.read_dte(max_bytes)
-        if data:
+        if data and self.host._room_waiters:
             # Draining our buffer frees room for whoever is sending to us (a pass
-            # visits every modem waiting for room, wherever it is).
-            self.host.touch(self)
+            # visits every modem waiting for room, wherever it is). With nobody
+            # waiting, a read needs no pass: one AT costs one pass, not two.
+            self.host._request()
         return data
 
     def pending(self) -> int:
@@ -305,7 +306,10 @@ class ModemHost:
         self._exchange_timer = _Timer()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self.exchange.set_listener(self._request)
+        # The exchange's deadline is looked at in a pass only after it said it may have
+        # changed (its listener) or while no timer follows it.
+        self._exchange_changed = True
+        self.exchange.set_listener(self._on_exchange)
 
     # -- building ----------------------------------------------------------------------
 
@@ -414,6 +418,10 @@ class ModemHost:
         elif self._service_handle is None and not self._closed:
             self._service_handle = self.loop.call_soon(self._service)
 
+    def _on_exchange(self) -> None:
+        self._exchange_changed = True
+        self._request()
+
     def hold(self, holder: object = None) -> None:
         """A transport's I/O callback starts (loop thread only): passes asked for from
         now on wait for its `run_pending()`, which it must call (in a ``finally``).
@@ -475,6 +483,9 @@ class ModemHost:
         if self._room_waiters:
             for modem in [m for m in self._room_waiters if m._closed or not m._wants_room]:
                 del self._room_waiters[modem]
+        if not self._exchange_changed:
+            return  # its deadline is what the timer (if any) already follows
+        self._exchange_changed = False
         deadline = self.exchange.next_deadline()
         if deadline is not None and deadline <= self.clock.now():
             # Due already (data or an event posted during this pass): deliver it now
@@ -515,7 +526,7 @@ class ModemHost:
             timer.deadline = None
             tick()
             if modem is None:
-                self._request()  # the exchange: its pass re-arms its timer
+                self._on_exchange()  # the exchange: its pass re-arms its timer
             else:
                 self.touch(modem)
 

@@ -443,24 +443,31 @@ class PtyPort:
             self.host.run_pending()
 
     def _flush(self) -> None:
+        out = self._out  # what the master did not take last time
+        modem = self.modem
         while True:
-            if not self._out:
-                self._out += self.modem.read(OUTPUT_CHUNK)
-                if not self._out:
-                    break
+            data: bytes | bytearray = out if out else modem.read(OUTPUT_CHUNK)
+            if not data:
+                break
             try:
-                written = os.write(self._master, self._out)
+                written = os.write(self._master, data)
             except BlockingIOError:
                 written = 0
             except OSError as exc:
                 if exc.errno != errno.EIO:
                     raise
-                self._out.clear()  # the client is going away; _on_hup handles it
+                out.clear()  # the client is going away; _on_hup handles it
                 break
-            del self._out[:written]
-            if self._out:
+            if data is out:
+                del out[:written]
+                if out:
+                    break
+            elif written < len(data):
+                out += memoryview(data)[written:]
                 break
-        want_writer = bool(self._out) and self.client_open
+            if not modem.pending():
+                break
+        want_writer = bool(out) and self.client_open
         if want_writer != self._writing:
             if want_writer:
                 self.loop.add_writer(self._master, self._on_writable)

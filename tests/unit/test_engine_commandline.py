@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from engine_helpers import at, one_modem, profile, quiet_at
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emulator.core.commandline import LineAssembler
 
 OK = b"\r\nOK\r\n"
 ERROR = b"\r\nERROR\r\n"
@@ -130,3 +134,45 @@ def test_non_ascii_bytes_are_errors_not_crashes() -> None:
         out = sim.output(a)
         assert out.endswith((ERROR, OK, b"\r\nNO CARRIER\r\n")), (body, out)
     assert a.regs[7] == 50
+
+
+# -- the assembler's run-at-a-time path against its byte-at-a-time definition -------------
+
+_LINE_BYTES = st.sampled_from(
+    [
+        *(b"A", b"T", b"a", b"t", b"/", b"\r", b"\n", b"\x08", b"\x18", b" ", b"\x7f"),
+        *(b"X", b"Z", b"0", b"=", b"?", b"&", b"+", b"\xe9", b"\x00", b"\x1f"),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    chunks=st.lists(st.lists(_LINE_BYTES, max_size=30).map(b"".join), max_size=8),
+    s3=st.sampled_from([13, 10, ord("Z"), ord("A")]),
+    s5=st.sampled_from([8, 127, ord("X"), 13]),
+    limit=st.sampled_from([3, 40]),
+)
+def test_feed_bytes_is_feed_for_each_byte(
+    chunks: list[bytes], s3: int, s5: int, limit: int
+) -> None:
+    """`feed_bytes` (runs of a line taken as slices, "AT" at once) gives exactly the
+    echo, events and positions that one `feed` per byte gives, for any chunking."""
+    one, whole = LineAssembler(), LineAssembler()
+    for chunk in chunks:
+        pos = 0
+        while pos < len(chunk):
+            stop, echo, event = whole.feed_bytes(chunk, pos, len(chunk), s3=s3, s5=s5, limit=limit)
+            expected_echo = b""
+            expected_event = None
+            for at_byte in range(pos, stop):
+                got, expected_event = one.feed(chunk[at_byte], s3=s3, s5=s5, limit=limit)
+                expected_echo += got
+                assert expected_event is None or at_byte == stop - 1
+            if expected_event is None and stop < len(chunk):
+                raise AssertionError("feed_bytes stopped without an event")
+            assert echo == expected_echo
+            assert event == expected_event
+            state = (whole._phase, bytes(whole._body), whole._overflow)
+            assert state == (one._phase, bytes(one._body), one._overflow)
+            pos = stop
