@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import time
 from collections.abc import Callable
+from typing import Any
 
 import benchlib as bl
 
@@ -73,6 +75,93 @@ def modem_row(
     results.attempt(rnd, key, go)
 
 
+# -- linelab's own work per AT, in process --------------------------------------------------
+
+BATCH = 100  # round trips per timed batch; the best batch of each row is kept
+
+
+def inprocess_row(results: bl.Results, rnd: int, n: int) -> None:
+    """One thread writes `AT\\r` into a pty slave, runs the linelab pty port's read
+    callback (read, engine, host pass, write) and reads the `OK`; the floor is the same
+    thread doing the same four system calls with no logic (read the master, write the
+    reply). The best batch of each is kept, so another process's load hardly shows: the
+    difference is the CPU time linelab adds per AT, free of the pty's wake-up latency."""
+
+    def go() -> None:
+        import asyncio
+        import termios
+        import tty
+
+        from emulator.transports.host import ModemHost
+        from emulator.transports.pty import PtyPort
+
+        loop = asyncio.new_event_loop()
+        try:
+            host = loop.run_until_complete(_make_host(ModemHost))
+            port = PtyPort(host.modems["A"])
+            opened: asyncio.Future[bool] = loop.create_future()
+
+            def client_seen(is_open: bool) -> None:
+                if not opened.done():
+                    opened.set_result(is_open)
+
+            port.client_listeners.append(client_seen)
+            fd = os.open(port.path, os.O_RDWR | os.O_NOCTTY)
+            try:
+                tty.setraw(fd, termios.TCSANOW)
+                loop.run_until_complete(asyncio.wait_for(opened, 10.0))
+                master, read_cb = port.master_fd, port._on_readable
+                w, r = os.write, os.read
+                # A pty slave's write is readable at the master at once (the master's
+                # read waits for the tty layer's flush), so no loop is needed from here.
+                w(fd, b"ATE0\r")
+                read_cb()
+                if not r(fd, 100).endswith(b"OK\r\n"):
+                    raise RuntimeError("the modem did not answer ATE0 with OK")
+
+                def linelab(count: int) -> float:
+                    t = time.perf_counter_ns()
+                    for _ in range(count):
+                        w(fd, b"AT\r")
+                        read_cb()
+                        r(fd, 100)
+                    return (time.perf_counter_ns() - t) / count / 1000
+
+                def floor(count: int) -> float:
+                    t = time.perf_counter_ns()
+                    for _ in range(count):
+                        w(fd, b"AT\r")
+                        r(master, 4097)
+                        w(master, b"\r\nOK\r\n")
+                        r(fd, 100)
+                    return (time.perf_counter_ns() - t) / count / 1000
+
+                w(fd, b"AT\r")
+                read_cb()
+                if r(fd, 100) != b"\r\nOK\r\n":
+                    raise RuntimeError("the modem did not answer AT with OK")
+                batches = max(1, n // BATCH)
+                best_linelab = min(linelab(BATCH) for _ in range(batches))
+                best_floor = min(floor(BATCH) for _ in range(batches))
+            finally:
+                os.close(fd)
+                port.close()
+                host.close()
+        finally:
+            loop.close()
+        results.add(rnd, "inproc.floor", best_floor)
+        results.add(rnd, "inproc.modem", best_linelab)
+        results.add(rnd, "inproc.extra", best_linelab - best_floor)
+
+    results.attempt(rnd, "inproc", go)
+
+
+async def _make_host(host_class: Any) -> Any:
+    host = host_class()
+    host.add_modem("A")
+    return host
+
+
 def report(results: bl.Results, n: int, rounds: int) -> str:
     rows = []
     for key, label in ROWS:
@@ -98,6 +187,13 @@ def report(results: bl.Results, n: int, rounds: int) -> str:
     ratio_head = ["ratio (within each round, median over rounds)"]
     for p in PCTS:
         ratio_head += [p, "min-max"]
+    inproc_rows = []
+    for key, label in (
+        ("inproc.floor", "floor: the same system calls, no logic"),
+        ("inproc.modem", "linelab pty port, engine and host"),
+        ("inproc.extra", "linelab's own work (difference)"),
+    ):
+        inproc_rows.append([label, *results.cell(key)])
     return (
         "## AT round-trip latency (bench/modem_latency.py)\n\n"
         f"{n} timed round trips per row after 1000 warm-up, {rounds} round(s); "
@@ -105,6 +201,9 @@ def report(results: bl.Results, n: int, rounds: int) -> str:
         + bl.table(head, rows)
         + "\n\n"
         + bl.table(ratio_head, ratio_rows)
+        + "\n\nIn process (one thread writes AT into the slave, runs the port's read callback,"
+        f" reads OK; best batch of {BATCH}, µs per AT):\n\n"
+        + bl.table(["in process", "µs per AT", "min-max"], inproc_rows)
         + bl.failures(results)
         + "\n"
     )
@@ -138,6 +237,7 @@ def main() -> int:
         modem_row(results, rnd, linelab, client, args.profile)
         if UVLOOP:
             modem_row(results, rnd, linelab, client, args.profile, "uvloop")
+        inprocess_row(results, rnd, n)
     print(report(results, n, rounds))
     bl.write_json(args.json, "modem_latency", results, {"n": n, "rounds": rounds})
     return 1 if results.failed else 0
