@@ -71,6 +71,8 @@ class HupWatch:
         self._epoll.register(fd, 0)
         self._callbacks[fd] = callback
         if not self._reading and self._loop is not None:
+            # Stays on the loop until the last release: an empty set is never
+            # readable, and one client coming and going then costs no loop change.
             self._loop.add_reader(self._epoll.fileno(), self._dispatch)
             self._reading = True
 
@@ -80,8 +82,6 @@ class HupWatch:
             return
         with contextlib.suppress(OSError):  # closed already: the kernel dropped it
             self._epoll.unregister(fd)
-        if not self._callbacks:
-            self._stop_reading()
 
     def _stop_reading(self) -> None:
         if self._reading and self._loop is not None:
