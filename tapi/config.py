@@ -10,6 +10,7 @@ The line devices of a stack are listed in one versioned YAML file::
         baudrate: 115200
         init: "ATM0L0"                  # optional extra init string (rules.md §8.1 Init)
         reset: true                     # send ATZ first
+        one_line_init: true             # the set-up after ATZ as one command line
         call_setup_fail_timer: 60       # S7, seconds
         dial:
           method: tone                  # tone | pulse
@@ -113,6 +114,7 @@ class LineConfig:
     baudrate: int = 115200
     init: str = ""
     reset: bool = True
+    one_line_init: bool = True
     call_setup_fail_timer: int = 60
     dial_method: str = "tone"
     blind: bool = False
@@ -172,6 +174,7 @@ def _line(entry: SpecMap, index: int) -> LineConfig:
         baudrate=entry.integer("baudrate", 115200, low=50, high=4_000_000),
         init=_text(entry, "init", "", _INIT_CHARS, MAX_INIT),
         reset=entry.flag("reset", True),
+        one_line_init=entry.flag("one_line_init", True),
         call_setup_fail_timer=entry.integer("call_setup_fail_timer", 60, low=1, high=255),
         dial_method=method,
         blind=blind,

@@ -23,7 +23,8 @@ owned by the loop thread, and events are reported from the loop thread without
 holding any provider lock, so there is no lock-order problem with the core.
 
 Life of the port: the first lineOpen (TSPI open) opens it and initialises the modem
-(ATZ, ATE0V1&C1&D2, ATS7, ATS0=0, AT+VCID=1, the configured init string). When that
+(ATZ, then ATE0V1&C1&D2S7=60S0=0+VCID=1 as one line, or those one at a time when the
+modem refuses the line or `one_line_init` is off, then the configured init string). When that
 first init succeeds the line is in service: LINE_LINEDEVSTATE(INSERVICE), and
 LINEDEVSTATUS.dwDevStatusFlags has INSERVICE until the port closes. Requests
 that arrive meanwhile wait for the init to finish; an init failure fails them with
@@ -113,6 +114,7 @@ def settings_for(config: LineConfig) -> at.ModemSettings:
     t = config.timeouts
     return at.ModemSettings(
         reset="ATZ" if config.reset else "",
+        one_line=config.one_line_init,
         s7=config.call_setup_fail_timer,
         user_init=config.init,
         tone=config.dial_method != "pulse",

@@ -437,6 +437,11 @@ def parse_caller_id(items: list[tuple[str, str]]) -> CallerID:
 # --- Settings ---
 
 
+#: The longest command-line body (after "AT") the joined set-up may have: V.250 6.1.1
+#: requires a DCE to accept at least 40 characters.
+MAX_JOINED_BODY = 40
+
+
 @dataclass(frozen=True)
 class ModemSettings:
     """Per-line provider settings (rules.md §8.1), with the time-outs of 8.4 in seconds."""
@@ -447,6 +452,9 @@ class ModemSettings:
     monitor: str = "ATS0=0"  # auto-answer off, so RING reaches us
     caller_id: str = "AT+VCID=1"  # best effort: ERROR is ignored; "" = don't ask
     user_init: str = ""  # extra init string from the line configuration
+    # The set-up after the reset as one command line (init, S7, S0, +VCID: one round
+    # trip instead of four), with a fall-back to one command each on ERROR.
+    one_line: bool = True
     tone: bool = True  # T or P
     blind: bool = False  # X3 (blind) or X4 (wait for dial tone, NO DIALTONE possible)
     max_dial_chunk: int = 40  # longer numbers go out as ';'-terminated chunks
@@ -457,18 +465,50 @@ class ModemSettings:
     guard_time: float = 1.0  # silence before and after "+++"
     dtr_drop_time: float = 0.5  # DTR low for a hang-up
 
-    def init_commands(self) -> list[tuple[str, bool]]:
-        """(command, must answer OK) in the order they are sent."""
-        cmds: list[tuple[str, bool]] = []
-        if self.reset:
-            cmds.append((self.reset, True))
-        cmds += [(c, True) for c in self.init]
+    def setup_commands(self) -> list[tuple[str, bool]]:
+        """The provider's own set-up after the reset, one command each: (command, must
+        answer OK), in order (init, S7, monitor, caller ID)."""
+        cmds = [(c, True) for c in self.init]
         if self.s7 is not None:
             cmds.append((f"ATS7={self.s7}", True))
         if self.monitor:
             cmds.append((self.monitor, True))
         if self.caller_id:
             cmds.append((self.caller_id, False))
+        return cmds
+
+    def joined_setup(self) -> str | None:
+        """`setup_commands()` as one command line (``ATE0V1&C1&D2S7=60S0=0+VCID=1``), or
+        None: `one_line` off, fewer than two commands, a command that must stand alone
+        (``Z`` or ``&F``: a modem ignores or resets what follows them), or a line
+        longer than V.250's guaranteed command-line length (`MAX_JOINED_BODY`)."""
+        cmds = self.setup_commands()
+        if not self.one_line or len(cmds) < 2:
+            return None
+        body = ""
+        for command, _required in cmds:
+            text = command.strip()
+            if text[:2].upper() != "AT" or len(text) == 2:
+                return None
+            part = text[2:]
+            if "Z" in part.upper() or "&F" in part.upper():
+                return None
+            # V.250 5.2.1: basic commands run straight on, and an extended one may follow
+            # them; after an extended command (+VCID=1) the next one needs a ";".
+            body += (";" if "+" in body.rpartition(";")[2] else "") + part
+        return "AT" + body if len(body) <= MAX_JOINED_BODY else None
+
+    def init_commands(self, *, one_line: bool = True) -> list[tuple[str, bool]]:
+        """(command, must answer OK) in the order they are sent: the reset, the set-up
+        (as one line when `joined_setup()` gives one and `one_line`), the user's init.
+        The joined line must answer OK; when it answers ERROR the dialogue sends the
+        set-up again one command at a time (`ModemDialogue`), so a modem without
+        +VCID still initialises and a real failure names its command."""
+        cmds: list[tuple[str, bool]] = []
+        if self.reset:
+            cmds.append((self.reset, True))
+        joined = self.joined_setup() if one_line else None
+        cmds += [(joined, True)] if joined is not None else self.setup_commands()
         if self.user_init.strip():
             text = self.user_init.strip()
             cmds.append((text if text.upper().startswith("AT") else "AT" + text, True))
@@ -637,29 +677,54 @@ def _machine(states: type[StrEnum], table: tuple[tuple[str, Any, Any], ...]) -> 
     )
 
 
+def _moves(machine: Machine, states: type[StrEnum]) -> dict[str, dict[Any, Any]]:
+    """What `machine` does, read back from it: trigger -> {source member: destination
+    member, or None for an internal transition}. The Machine stays the one definition
+    of the table; firing through this dict does exactly what ``Event.trigger`` does on
+    a model-less Machine without callbacks or conditions (sets the model's state), at a
+    dict lookup instead of ~12 us per trigger (docs/benchmarks.md, the TAPI call cycle).
+    `tests/unit/test_modem_at.py` checks the two agree for every state and trigger."""
+    moves: dict[str, dict[Any, Any]] = {}
+    for name, event in machine.events.items():
+        by_source = moves.setdefault(name, {})
+        for source, transitions in event.transitions.items():
+            (transition,) = transitions  # no conditions: one transition per source
+            dest = transition.dest
+            by_source[states[source]] = None if dest is None else states[dest]
+    return moves
+
+
 class _Table:
     """One model of a shared `transitions` Machine: `state` is the member it is in.
     `fire()` refuses (loudly) a trigger the table lacks. (One Machine per table, not
-    per dialogue: building one costs ~0.5 ms, a trigger ~10 us.)"""
+    per dialogue: building one costs ~0.5 ms. A trigger runs through `_moves`, the
+    Machine's transitions read back into a dict: a lookup, not ~12 us of
+    ``Event.trigger``.)"""
 
-    def __init__(self, machine: Machine, initial: StrEnum) -> None:
-        self._machine = machine
+    def __init__(self, moves: dict[str, dict[Any, Any]], initial: StrEnum) -> None:
+        self._moves = moves
         self.state: Any = initial
 
     def allows(self, trigger: str) -> bool:
         """True if `trigger` is in the table for the current state."""
-        return self.state.name in self._machine.events[trigger].transitions
+        return self.state in self._moves[trigger]
 
     def fire(self, trigger: str, what: str | None = None) -> None:
         """Run `trigger`; `ModemStateError` ("`what`: not possible while …") if the
         table has no such transition from the current state."""
-        if not self.allows(trigger):
-            raise ModemStateError(f"{what or trigger}: not possible while {self.state}")
-        self._machine.events[trigger].trigger(self)
+        by_source = self._moves[trigger]
+        state = self.state
+        if state not in by_source:
+            raise ModemStateError(f"{what or trigger}: not possible while {state}")
+        dest = by_source[state]
+        if dest is not None:
+            self.state = dest
 
 
 _STATE_MACHINE = _machine(State, TRANSITIONS)
 _STEP_MACHINE = _machine(HangStep, HANG_TRANSITIONS)
+_STATE_MOVES = _moves(_STATE_MACHINE, State)
+_STEP_MOVES = _moves(_STEP_MACHINE, HangStep)
 
 
 def _mermaid(table: tuple[tuple[str, Any, Any], ...], initial: StrEnum) -> str:
@@ -727,8 +792,8 @@ class ModemDialogue:
     def __init__(self, settings: ModemSettings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
-        self._states = _Table(_STATE_MACHINE, CLOSED)
-        self._steps = _Table(_STEP_MACHINE, HangStep.NONE)
+        self._states = _Table(_STATE_MOVES, CLOSED)
+        self._steps = _Table(_STEP_MOVES, HangStep.NONE)
         self._out = bytearray()
         self._events: deque[Event] = deque()
         self._timers = _Timers()
@@ -763,6 +828,9 @@ class ModemDialogue:
         self._last_command: str | None = None
         self._init_queue: list[tuple[str, bool]] = []
         self._init_retried = False  # one reset retry per initialize()
+        # The set-up goes out as one command line until the modem refuses it once; then
+        # one command at a time for the rest of this dialogue.
+        self._one_line = True
         self._current: tuple[str, bool] | None = None
         self._dial: _Dial | None = None
         self._ring_count = 0
@@ -853,7 +921,7 @@ class ModemDialogue:
         """Reset and configure the modem; ends with InitDone or InitFailed."""
         self._fire("initialize")
         self._init_retried = False
-        self._init_queue = self.settings.init_commands()
+        self._init_queue = self.settings.init_commands(one_line=self._one_line)
         self._next_init()
 
     def dial(self, number: str | None, *, partial: bool = False, voice: bool = False) -> None:
@@ -1026,6 +1094,13 @@ class ModemDialogue:
         if resp.kind == Result.OK or (resp.kind == Result.ERROR and not required):
             self._timers.due.pop("command", None)
             self._next_init()
+        elif resp.kind == Result.ERROR and self._one_line and command == self._joined():
+            # The joined set-up refused (a modem without +VCID, or one that wants its
+            # commands one per line): send them one by one, now and from now on.
+            self._timers.due.pop("command", None)
+            self._one_line = False
+            self._init_queue[:0] = self.settings.setup_commands()
+            self._next_init()
         elif resp.kind == Result.ERROR:
             self._init_failed(command, resp.text)
         else:
@@ -1136,6 +1211,9 @@ class ModemDialogue:
             return
         self._current = self._init_queue.pop(0)
         self._send(self._current[0], self.settings.command_timeout)
+
+    def _joined(self) -> str | None:
+        return self.settings.joined_setup()
 
     def _init_failed(self, command: str, response: str) -> None:
         self._timers.due.clear()
@@ -1268,7 +1346,7 @@ class ModemDialogue:
                 # closed and reopened while the modem still answers the last session
                 # (docs/benchmarks.md, "the lost ATZ"). A second silence fails the init.
                 self._init_retried = True
-                self._init_queue = self.settings.init_commands()
+                self._init_queue = self.settings.init_commands(one_line=self._one_line)
                 self._next_init()
                 return
             self._init_failed(self._current[0], "TIMEOUT")

@@ -30,6 +30,7 @@ from tapi.constants import (
     LINEDISCONNECTMODE_TEMPFAILURE,
     LINEDISCONNECTMODE_UNAVAIL,
 )
+from tapi.providers import modem_at
 from tapi.providers.modem_at import (
     RESPONSE_STATE,
     CallerID,
@@ -112,7 +113,7 @@ def connected(**settings: object) -> Script:
 
 
 def test_init_sequence_byte_for_byte() -> None:
-    s = Script(user_init="M0")
+    s = Script(user_init="M0", one_line=False)
     s.d.initialize()
     assert s.sent() == b"ATZ\r"
     assert s.modem(b"ATZ\r\r\nOK\r\n") == []  # echo still on after a reset: ignored
@@ -129,8 +130,86 @@ def test_init_sequence_byte_for_byte() -> None:
     assert s.d.state == "idle"
 
 
+def test_the_set_up_goes_out_as_one_command_line_after_the_reset() -> None:
+    s = Script(user_init="M0")
+    s.d.initialize()
+    assert s.sent() == b"ATZ\r"
+    assert s.modem(b"ATZ\r\r\nOK\r\n") == []
+    assert s.sent() == b"ATE0V1&C1&D2S7=60S0=0+VCID=1\r"
+    assert s.modem(b"ATE0V1&C1&D2S7=60S0=0+VCID=1\r\r\nOK\r\n") == []  # its echo too
+    assert s.sent() == b"ATM0\r"  # the user's init stays a line of its own
+    assert s.modem(OK) == [InitDone()]
+    assert s.d.state == "idle"
+
+
+def test_a_refused_one_line_set_up_is_sent_one_command_at_a_time_from_then_on() -> None:
+    """A modem without +VCID (or without extended syntax) answers the joined line with
+    ERROR: the set-up goes again command by command, caller ID stays best effort, and
+    the next init does not try the joined line again."""
+    s = Script()
+    s.d.initialize()
+    assert s.sent() == b"ATZ\r"
+    s.modem(OK)
+    assert s.sent() == b"ATE0V1&C1&D2S7=60S0=0+VCID=1\r"
+    assert s.modem(b"\r\nERROR\r\n") == []
+    for command in (b"ATE0V1&C1&D2\r", b"ATS7=60\r", b"ATS0=0\r"):
+        assert s.sent() == command
+        assert s.modem(OK) == []
+    assert s.sent() == b"AT+VCID=1\r"
+    assert s.modem(b"\r\nERROR\r\n") == [InitDone()]
+    s.d.initialize()  # after the next call, say
+    assert s.sent() == b"ATZ\r"
+    s.modem(OK)
+    assert s.sent() == b"ATE0V1&C1&D2\r"
+
+
+def test_a_required_command_that_fails_alone_names_itself() -> None:
+    s = Script()
+    s.d.initialize()
+    s.sent()
+    s.modem(OK)
+    assert s.sent() == b"ATE0V1&C1&D2S7=60S0=0+VCID=1\r"
+    s.modem(b"\r\nERROR\r\n")
+    assert s.sent() == b"ATE0V1&C1&D2\r"
+    s.modem(OK)
+    assert s.sent() == b"ATS7=60\r"
+    assert s.modem(b"\r\nERROR\r\n") == [InitFailed("ATS7=60", "ERROR")]
+    assert s.d.state == "closed"
+
+
+def test_the_reset_retry_after_a_silent_joined_line_sends_it_again() -> None:
+    s = Script()
+    s.d.initialize()
+    s.sent()
+    s.modem(OK)
+    assert s.sent() == b"ATE0V1&C1&D2S7=60S0=0+VCID=1\r"
+    assert s.advance(3.1) == []  # no answer: one reset retry, the same plan
+    assert s.sent() == b"ATZ\r"
+    s.modem(OK)
+    assert s.sent() == b"ATE0V1&C1&D2S7=60S0=0+VCID=1\r"
+    assert s.advance(3.1) == [InitFailed("ATE0V1&C1&D2S7=60S0=0+VCID=1", "TIMEOUT")]
+
+
+@pytest.mark.parametrize(
+    ("settings", "joined"),
+    [
+        ({}, "ATE0V1&C1&D2S7=60S0=0+VCID=1"),
+        ({"caller_id": ""}, "ATE0V1&C1&D2S7=60S0=0"),
+        ({"s7": None, "monitor": ""}, "ATE0V1&C1&D2+VCID=1"),
+        ({"init": ("AT+FCLASS=0", "ATE0")}, "AT+FCLASS=0;E0S7=60S0=0+VCID=1"),
+        ({"one_line": False}, None),
+        ({"init": ("ATZ0E0",)}, None),  # Z: the modem ignores the rest of the line
+        ({"init": ("AT&FE0",)}, None),  # &F: a reset in the middle of the line
+        ({"init": ("ATE0V1&C1&D2&K3&Q5\\N3%C1W2M1",)}, None),  # over 40 characters
+        ({"s7": None, "monitor": "", "caller_id": ""}, None),  # one command: nothing to join
+    ],
+)
+def test_which_set_ups_are_joined(settings: dict[str, object], joined: str | None) -> None:
+    assert ModemSettings(**settings).joined_setup() == joined  # type: ignore[arg-type]
+
+
 def test_init_error_fails_with_the_command() -> None:
-    s = Script(reset="AT&F")
+    s = Script(reset="AT&F", one_line=False)
     s.d.initialize()
     assert s.sent() == b"AT&F\r"
     s.modem(OK)
@@ -157,7 +236,7 @@ def test_init_timeout_retries_the_reset_once_then_fails() -> None:
 
 def test_a_reset_answered_on_the_retry_initialises() -> None:
     """The lost-ATZ case of docs/benchmarks.md: the first answer never comes."""
-    s = Script()
+    s = Script(one_line=False)
     s.d.initialize()
     assert s.sent() == b"ATZ\r"
     assert s.advance(3.1) == []
@@ -167,7 +246,7 @@ def test_a_reset_answered_on_the_retry_initialises() -> None:
 
 
 def test_numeric_responses_are_understood_during_reset() -> None:
-    s = Script()
+    s = Script(one_line=False)
     s.d.initialize()
     s.sent()
     assert s.modem(b"0\r") == []
@@ -808,7 +887,9 @@ def test_emulated_escape_hangup_without_dtr() -> None:
 
 
 def test_init_commands_order_and_user_init_prefix() -> None:
-    settings = ModemSettings(reset="AT&F", s7=None, caller_id="", user_init=" at&k3 ")
+    settings = ModemSettings(
+        reset="AT&F", s7=None, caller_id="", user_init=" at&k3 ", one_line=False
+    )
     assert settings.init_commands() == [
         ("AT&F", True),
         ("ATE0V1&C1&D2", True),
@@ -823,3 +904,36 @@ def test_every_state_and_timer_has_an_entry_in_the_dispatch_tables() -> None:
     dialogue = ModemDialogue(ModemSettings(), ManualClock())
     assert set(dialogue._line_handlers) == set(State)
     assert set(dialogue._expiry) == set(get_args(TimerName))
+
+
+@pytest.mark.parametrize(
+    ("machine", "moves", "states"),
+    [
+        (modem_at._STATE_MACHINE, modem_at._STATE_MOVES, State),
+        (modem_at._STEP_MACHINE, modem_at._STEP_MOVES, HangStep),
+    ],
+)
+def test_the_fast_table_does_what_the_transitions_machine_does(
+    machine: object, moves: dict[str, dict[object, object]], states: type[State]
+) -> None:
+    """`_Table.fire` looks the move up in a dict read back from the Machine: for every
+    state and every trigger, it must end where ``Event.trigger`` ends, or refuse where
+    the Machine has no transition."""
+    for trigger, event in machine.events.items():  # type: ignore[attr-defined]
+        for state in states:
+            fast = modem_at._Table(moves, state)
+            if state.name not in event.transitions:
+                assert not fast.allows(trigger)
+                with pytest.raises(ModemStateError):
+                    fast.fire(trigger)
+                continue
+
+            class Model:
+                pass
+
+            model = Model()
+            model.state = state  # type: ignore[attr-defined]
+            event.trigger(model)
+            assert fast.allows(trigger)
+            fast.fire(trigger)
+            assert fast.state is model.state, (trigger, state)  # type: ignore[attr-defined]

@@ -173,7 +173,11 @@ class Rig:
 
         self.factory = factory
         self.line = ModemLine(
-            config or LineConfig(name="M", port="fake://m"), time=self.vt, driver_factory=factory
+            # One command at a time: the tests below follow the init command by command
+            # (the one-line set-up has its own tests at the end of this file).
+            config or LineConfig(name="M", port="fake://m", one_line_init=False),
+            time=self.vt,
+            driver_factory=factory,
         )
         self.ev = Recorder()
         self.line.attach(self.ev, lambda: self.loop)
@@ -249,7 +253,11 @@ def test_the_line_is_in_service_only_once_the_modem_is_initialised() -> None:
 
 
 def test_open_initialises_the_modem_with_the_configured_init_string() -> None:
-    r = Rig(LineConfig(name="M", port="fake://m", init="M0L0", call_setup_fail_timer=45))
+    r = Rig(
+        LineConfig(
+            name="M", port="fake://m", init="M0L0", call_setup_fail_timer=45, one_line_init=False
+        )
+    )
     try:
         assert r.line.open() == 0
         r.run()
@@ -663,3 +671,36 @@ def test_data_port_write_counts_only_what_it_took() -> None:
     assert port.write(b"x" * TX_LIMIT) == TX_LIMIT - 3  # full now: takes what fits
     assert port.write(b"more") == 0
     port.close()
+
+
+def test_by_default_the_set_up_after_the_reset_is_one_command_line() -> None:
+    r = Rig(LineConfig(name="M", port="fake://m", init="M0L0"))
+    try:
+        assert r.line.open() == 0
+        r.run()
+        assert r.port.commands == ["ATZ", "ATE0V1&C1&D2S7=60S0=0+VCID=1", "ATM0L0"]
+        assert r.ev.take() == [("devstate", C.LINEDEVSTATE_INSERVICE, 0, 0)]
+    finally:
+        r.close()
+
+
+def test_a_modem_that_refuses_the_joined_line_is_set_up_one_command_at_a_time() -> None:
+    r = Rig(LineConfig(name="M", port="fake://m"))
+    r.replies["ATE0V1&C1&D2S7=60S0=0+VCID=1"] = "ERROR"
+    r.replies["AT+VCID=1"] = "ERROR"  # no caller ID on this modem: fine
+    try:
+        assert r.line.open() == 0
+        r.line.set_default_media_detection(C.LINEMEDIAMODE_DATAMODEM)
+        r.run()
+        assert r.port.commands == ["ATZ", "ATE0V1&C1&D2S7=60S0=0+VCID=1", *INIT[1:]]
+        assert r.ev.take() == [("devstate", C.LINEDEVSTATE_INSERVICE, 0, 0)]
+        assert r.line.errors == []
+        r.port.commands.clear()
+        r.make_call()  # after the call the modem is set up again, one command at a time
+        r.port.inject("\r\nNO CARRIER\r\n")
+        r.run()
+        assert r.line.drop(2, 7, None) == 0
+        r.run(5)
+        assert r.port.commands[-5:] == INIT
+    finally:
+        r.close()

@@ -39,6 +39,21 @@ def test_parse_lines_with_defaults() -> None:
     assert virtual.source == "lines.yaml:8"
 
 
+def test_one_line_init_is_on_by_default_and_can_be_turned_off() -> None:
+    from tapi.providers.modem import settings_for
+
+    office, _virtual = config.parse_lines(GOOD, "lines.yaml")
+    assert office.one_line_init and settings_for(office).one_line
+    (old,) = config.parse_lines(
+        'spec: "1"\nlines:\n  - {name: a, port: p, one_line_init: false}\n', "lines.yaml"
+    )
+    assert not old.one_line_init
+    assert settings_for(old).joined_setup() is None
+    assert [c for c, _ in settings_for(old).init_commands()][:2] == ["ATZ", "ATE0V1&C1&D2"]
+    with pytest.raises(SpecError, match="one_line_init"):
+        config.parse_lines('spec: "1"\nlines:\n  - {name: a, port: p, one_line_init: 3}\n', "x")
+
+
 @pytest.mark.parametrize(
     ("text", "where"),
     [
