@@ -22,7 +22,8 @@ a later ``events.completion()``. All provider state except the published data po
 owned by the loop thread, and events are reported from the loop thread without
 holding any provider lock, so there is no lock-order problem with the core.
 
-Life of the port: the first lineOpen (TSPI open) opens it and initialises the modem
+Life of the port: the first lineOpen (TSPI open) opens it, raises DTR, lets it settle
+(`PORT_SETTLE`, dropping what the port hands over meanwhile) and initialises the modem
 (ATZ, then ATE0V1&C1&D2S7=60S0=0+VCID=1 as one line, or those one at a time when the
 modem refuses the line or `one_line_init` is off, then the configured init string). When that
 first init succeeds the line is in service: LINE_LINEDEVSTATE(INSERVICE), and
@@ -92,6 +93,17 @@ DCD_POLL = 0.5
 #: disconnect delay (1.4 s by default) has run; that line ends the call the usual way.
 #: Only a modem that hangs up without a word (a DTR drop under &D2 answers OK) needs this.
 DCD_GRACE = 3.0
+#: Seconds between opening the port (DTR raised) and the first command, during which
+#: whatever the port hands over is discarded. A port closed and reopened at once (a
+#: lineClose, then a lineOpen) would otherwise reach the modem as one stream: the last
+#: session's unanswered command and the new session's first, with the close and the
+#: open seen afterwards as a DTR pulse that discards the modem's answer (the lost ATZ
+#: of docs/benchmarks.md). On virtual time the clock cannot jump over the settle while
+#: bytes or the pty's open and close events are still in flight, so the modem has
+#: seen the close and the open, and answered or dropped the old command, before the
+#: new session's first byte: the same order every run. 50 ms is also what Unimodem
+#: leaves a modem around a DTR change (research/tapi.md 8.1, CompatibilityFlags).
+PORT_SETTLE = 0.05
 
 
 class DriverFactory(Protocol):
@@ -185,6 +197,7 @@ class ModemLine(LineDevice):
         self._ignore_rings_until = float("-inf")
         self._listen_media = 0  # set_default_media_detection: no owner wants calls yet
         self._timer: asyncio.TimerHandle | None = None
+        self._settle: asyncio.TimerHandle | None = None  # PORT_SETTLE after an open
         self._dcd_timer: asyncio.TimerHandle | None = None
         self._dcd_low = 0  # polls in a row that found DCD low while connected
         self._relay_queued = False
@@ -356,6 +369,14 @@ class ModemLine(LineDevice):
         self.driver = driver
         driver.start()
         driver.set_dtr(True)
+        self._settle = self._get_loop().call_later(PORT_SETTLE, self._guarded, self._settled)
+
+    def _settled(self) -> None:
+        """PORT_SETTLE after the open: drop what came meanwhile, initialise the modem."""
+        self._settle = None
+        if self.driver is None:
+            return
+        self.driver.discard_input()
         self._initialize()
 
     def _close_port(self) -> None:
@@ -397,6 +418,9 @@ class ModemLine(LineDevice):
         self._ignore_rings_until = float("-inf")
         self._caller_id = None
         self._cancel_timer()
+        if self._settle is not None:
+            self._settle.cancel()
+            self._settle = None
         self._stop_dcd_watch()
         drained, self._drained = self._drained, []
         for done in drained:
@@ -425,6 +449,10 @@ class ModemLine(LineDevice):
             self.events.line_closed(self)
 
     def _on_data(self, data: bytes) -> None:
+        if self._settle is not None:
+            # Settling after the open: what the last session left (PORT_SETTLE).
+            self.transcript.append(("rx dropped", data))
+            return
         self.transcript.append(("rx", data))
         self.dialogue.receive_data(data)
         self._service()
@@ -452,7 +480,11 @@ class ModemLine(LineDevice):
             action()
             return
         self._waiting.append(action)
-        if self.driver is not None and self.dialogue.state == at.State.CLOSED:
+        if (
+            self.driver is not None
+            and self._settle is None
+            and self.dialogue.state == at.State.CLOSED
+        ):
             self._initialize()  # an earlier init failed: try again for this request
 
     def _service(self) -> None:

@@ -140,6 +140,15 @@ class PortDriver:
         except (OSError, serial.SerialException) as exc:
             log.warning("%s: cannot set DTR: %s", self.name, exc)
 
+    def discard_input(self) -> None:
+        """Throw away input the port holds and nothing has read yet."""
+        if self.closed:
+            return
+        reset = getattr(self.port, "reset_input_buffer", None)
+        if reset is not None:
+            with contextlib.suppress(OSError, serial.SerialException):
+                reset()
+
     def pause_reading(self, paused: bool) -> None:
         """Stop (True) or resume (False) reading: back-pressure towards the modem."""
         if paused != self._paused and not self.closed:

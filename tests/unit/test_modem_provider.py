@@ -20,7 +20,7 @@ from tapi import constants as C
 from tapi.config import LineConfig
 from tapi.providers.base import CallParams, DeviceID, LineDevice
 from tapi.providers.dataport import DataPort
-from tapi.providers.modem import DCD_GRACE, INCOMING_MEDIA, ModemLine
+from tapi.providers.modem import DCD_GRACE, INCOMING_MEDIA, PORT_SETTLE, ModemLine
 from tapi.providers.serialport import PortDriver, PortOpenError
 
 DATA = CallParams(media_mode=C.LINEMEDIAMODE_DATAMODEM)
@@ -43,6 +43,7 @@ class FakeDriver(PortDriver):
         self.commands: list[str] = []
         self.raw = bytearray()
         self.dtr: list[bool] = []
+        self.discards = 0  # discard_input() calls
         self.closed = False
         self.started = False
         self.silent: tuple[str, ...] = ("ATD", "ATX3D", "ATX4D", "ATA")
@@ -87,6 +88,9 @@ class FakeDriver(PortDriver):
 
     def set_dtr(self, on: bool) -> None:
         self.dtr.append(on)
+
+    def discard_input(self) -> None:
+        self.discards += 1
 
     def pause_reading(self, paused: bool) -> None:
         pass
@@ -702,5 +706,42 @@ def test_a_modem_that_refuses_the_joined_line_is_set_up_one_command_at_a_time() 
         assert r.line.drop(2, 7, None) == 0
         r.run(5)
         assert r.port.commands[-5:] == INIT
+    finally:
+        r.close()
+
+
+def test_the_port_settles_before_the_first_command_and_drops_what_came_meanwhile() -> None:
+    r = Rig()
+    try:
+        assert r.line.open() == 0
+        r.line.set_default_media_detection(C.LINEMEDIAMODE_DATAMODEM)
+        assert r.line.make_call(1, 7, "5551234", 0, DATA) == 0  # waits for the init
+        r.run(PORT_SETTLE / 2)
+        assert r.port.started and r.port.dtr == [True]
+        assert r.port.commands == []  # settling: not a byte yet
+        r.port.inject("\r\nOK\r\n")  # the last session's answer, late
+        r.run(PORT_SETTLE / 4)
+        assert r.port.commands == []
+        assert ("rx dropped", b"\r\nOK\r\n") in r.line.transcript
+        r.run(PORT_SETTLE)
+        assert r.port.discards == 1  # and whatever the port still held
+        # The stale OK was not taken for the ATZ's: the init ran command by command,
+        # then the call's dial.
+        assert r.port.commands == [*INIT, "ATX4DT5551234"]
+        assert r.ev.take()[:2] == [("devstate", C.LINEDEVSTATE_INSERVICE, 0, 0), ("reply", 1, 0)]
+    finally:
+        r.close()
+
+
+def test_a_close_while_the_port_settles_writes_nothing() -> None:
+    r = Rig()
+    try:
+        assert r.line.open() == 0
+        r.run(PORT_SETTLE / 2)
+        r.line.close()
+        r.run(1)
+        assert r.port.closed and r.port.dtr == [True, False]
+        assert r.port.raw == b""
+        assert r.ev.take() == [] and r.line.errors == []
     finally:
         r.close()
