@@ -29,7 +29,8 @@ modem refuses the line or `one_line_init` is off, then the configured init strin
 first init succeeds the line is in service: LINE_LINEDEVSTATE(INSERVICE), and
 LINEDEVSTATUS.dwDevStatusFlags has INSERVICE until the port closes. Requests
 that arrive meanwhile wait for the init to finish; an init failure fails them with
-LINEERR_OPERATIONFAILED. After each call the modem is initialised again. The last
+LINEERR_OPERATIONFAILED. After each call the modem is initialised again, REINIT_DELAY
+later (at once for a request that comes sooner; not at all if the line closes first). The last
 lineClose drops DTR and closes the port. A port that disappears (end of file, EIO,
 its path removed, a vmodem:// modem removed from its host) completes every pending
 request with LINEERR_OPERATIONFAILED and then reports ``line_closed``: LINE_CLOSE to
@@ -104,6 +105,14 @@ DCD_GRACE = 3.0
 #: new session's first byte: the same order every run. 50 ms is also what Unimodem
 #: leaves a modem around a DTR change (research/tapi.md 8.1, CompatibilityFlags).
 PORT_SETTLE = 0.05
+#: Seconds after a call's hang-up before the modem is initialised again (rules.md §8.3:
+#: back to a known state, listening for RING). An app that ends a call the usual way
+#: (lineDrop, lineDeallocateCall, lineClose) closes the line before then, so the port
+#: is released with no command on the wire and no reset that only the next open would
+#: repeat; a request in the meantime (the next lineMakeCall) starts the init at once.
+#: On virtual time the clock cannot pass it while the app is still busy, so which of
+#: the two happens depends only on what the app does, not on the machine's speed.
+REINIT_DELAY = 0.1
 
 
 class DriverFactory(Protocol):
@@ -198,6 +207,7 @@ class ModemLine(LineDevice):
         self._listen_media = 0  # set_default_media_detection: no owner wants calls yet
         self._timer: asyncio.TimerHandle | None = None
         self._settle: asyncio.TimerHandle | None = None  # PORT_SETTLE after an open
+        self._reinit: asyncio.TimerHandle | None = None  # REINIT_DELAY after a call
         self._dcd_timer: asyncio.TimerHandle | None = None
         self._dcd_low = 0  # polls in a row that found DCD low while connected
         self._relay_queued = False
@@ -421,6 +431,7 @@ class ModemLine(LineDevice):
         if self._settle is not None:
             self._settle.cancel()
             self._settle = None
+        self._cancel_reinit()
         self._stop_dcd_watch()
         drained, self._drained = self._drained, []
         for done in drained:
@@ -468,6 +479,7 @@ class ModemLine(LineDevice):
     # -- loop: the dialogue --------------------------------------------------------------------
     def _initialize(self) -> None:
         self._ready = False
+        self._cancel_reinit()
         dialogue = self.dialogue
         if dialogue.state not in (at.State.CLOSED, at.State.IDLE):
             dialogue.close()
@@ -480,12 +492,34 @@ class ModemLine(LineDevice):
             action()
             return
         self._waiting.append(action)
-        if (
+        if self._reinit is not None:
+            self._initialize()  # the re-init after the last call: now, not later
+        elif (
             self.driver is not None
             and self._settle is None
             and self.dialogue.state == at.State.CLOSED
         ):
             self._initialize()  # an earlier init failed: try again for this request
+
+    def _reinit_later(self) -> None:
+        """Initialise the modem again REINIT_DELAY after a call, unless something does
+        it sooner or the port closes first."""
+        self._ready = False
+        self._cancel_reinit()
+        self._reinit = self._get_loop().call_later(REINIT_DELAY, self._guarded, self._reinit_now)
+
+    def _reinit_now(self) -> None:
+        self._reinit = None
+        if self.driver is None or self._ready:
+            return
+        if self._call is not None or self.dialogue.state != at.State.IDLE:
+            return  # a call came meanwhile (a RING answered): its own hang-up re-inits
+        self._initialize()
+
+    def _cancel_reinit(self) -> None:
+        if self._reinit is not None:
+            self._reinit.cancel()
+            self._reinit = None
 
     def _service(self) -> None:
         """Handle the dialogue's events, write its bytes, re-arm its timer."""
@@ -731,7 +765,7 @@ class ModemLine(LineDevice):
         if self.driver is None:
             return
         if self._want_open:
-            self._initialize()  # back to a known state, listening for RING (8.3)
+            self._reinit_later()  # back to a known state, listening for RING (8.3)
         else:
             self._stop_port()  # the line closed while hanging up: release the port now
 

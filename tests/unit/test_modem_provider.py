@@ -20,7 +20,13 @@ from tapi import constants as C
 from tapi.config import LineConfig
 from tapi.providers.base import CallParams, DeviceID, LineDevice
 from tapi.providers.dataport import DataPort
-from tapi.providers.modem import DCD_GRACE, INCOMING_MEDIA, PORT_SETTLE, ModemLine
+from tapi.providers.modem import (
+    DCD_GRACE,
+    INCOMING_MEDIA,
+    PORT_SETTLE,
+    REINIT_DELAY,
+    ModemLine,
+)
 from tapi.providers.serialport import PortDriver, PortOpenError
 
 DATA = CallParams(media_mode=C.LINEMEDIAMODE_DATAMODEM)
@@ -745,3 +751,64 @@ def test_a_close_while_the_port_settles_writes_nothing() -> None:
         assert r.ev.take() == [] and r.line.errors == []
     finally:
         r.close()
+
+
+def _hung_up(rig: Rig) -> None:
+    """A connected call dropped (the modem's ATH answered): the line is idle again."""
+    rig.connect()
+    rig.port.inject("\r\nNO CARRIER\r\n")  # the far end hung up: ATH is all a drop needs
+    rig.port.data_mode = False
+    rig.run(REINIT_DELAY / 4)
+    rig.ev.take()
+    assert rig.line.drop(2, 7, None) == 0
+    rig.run(REINIT_DELAY / 4)
+    assert rig.ev.take() == [("reply", 2, 0), ("state", 7, "LINECALLSTATE_IDLE", 0)]
+    rig.port.commands.clear()
+
+
+def test_the_modem_is_initialised_again_reinit_delay_after_a_call(rig: Rig) -> None:
+    rig.open()
+    _hung_up(rig)
+    rig.run(REINIT_DELAY / 2)
+    assert rig.port.commands == []  # not yet
+    rig.run(REINIT_DELAY)
+    assert rig.port.commands == INIT
+
+
+def test_a_close_right_after_a_call_releases_the_port_with_nothing_on_the_wire(
+    rig: Rig,
+) -> None:
+    """lineDrop, lineDeallocateCall, lineClose: no re-init starts, so no command is
+    left unanswered when the port goes."""
+    rig.open()
+    _hung_up(rig)
+    rig.line.close()
+    rig.run(1)
+    assert rig.port.closed and rig.port.commands == []
+    assert rig.line.errors == []
+
+
+def test_a_call_right_after_a_call_initialises_first(rig: Rig) -> None:
+    rig.open()
+    _hung_up(rig)
+    rig.make_call(rid=3, htCall=8)  # within REINIT_DELAY: the init starts at once
+    assert rig.port.commands == [*INIT, "ATX4DT5551234"]
+    assert rig.ev.take() == [
+        ("reply", 3, 0),
+        ("state", 8, "LINECALLSTATE_DIALING", 0),
+        ("state", 8, "LINECALLSTATE_PROCEEDING", 0),
+    ]
+
+
+def test_a_ring_answered_before_the_re_init_is_not_cut_off_by_it(rig: Rig) -> None:
+    rig.open()
+    _hung_up(rig)
+    rig.port.inject("\r\nRING\r\n")
+    rig.run(REINIT_DELAY / 4)
+    assert rig.ev.take()[0] == ("new_call", 101, INCOMING_MEDIA)
+    assert rig.line.answer(4, 101, None) == 0
+    rig.run(REINIT_DELAY * 2)
+    assert rig.port.commands == ["ATA"]  # no ATZ in the middle of the answer
+    rig.port.inject("\r\nCONNECT 33600\r\n")
+    rig.run()
+    assert ("state", 101, "LINECALLSTATE_CONNECTED", C.LINECONNECTEDMODE_ACTIVE) in rig.ev.take()
