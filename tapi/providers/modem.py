@@ -302,6 +302,8 @@ class ModemLine(LineDevice):
         # calls the modem can take (rules.md §6.9): with monitors only they are ignored,
         # so no call ever needs dropping for want of an owner.
         self._listen_media = media_modes
+        if media_modes and self._loop is not None:
+            self._post(self._owner_wants_port)
         return 0
 
     # -- TSPI: calls -------------------------------------------------------------------------
@@ -360,6 +362,13 @@ class ModemLine(LineDevice):
         return C.LINEERR_INVALDEVICECLASS
 
     # -- loop: the port ----------------------------------------------------------------------
+    def _owner_wants_port(self) -> None:
+        """An owner has the line open (after its lineOpen's `open`): a port that could
+        not be opened for a line without owners gets one more try, which closes the
+        line (LINE_CLOSE) if it fails."""
+        if self._want_open and self.driver is None and self._listen_media:
+            self._open_port()
+
     def _open_port(self) -> None:
         self._want_open = True
         if self.driver is not None:
@@ -374,7 +383,13 @@ class ModemLine(LineDevice):
                 baudrate=self.config.baudrate,
             )
         except (PortOpenError, OSError) as exc:
-            self._fail(f"cannot open {self.config.port}: {exc}", C.LINEERR_RESOURCEUNAVAIL)
+            reason = f"cannot open {self.config.port}: {exc}"
+            if self._listen_media:
+                self._fail(reason, C.LINEERR_RESOURCEUNAVAIL)
+            else:
+                # No owner (rules.md §8.3): the line stays open without its port, and
+                # the next lineMakeCall tries again and fails in its LINE_REPLY.
+                log.info("%s: %s", self.config.name, reason)
             return
         self.driver = driver
         driver.start()
@@ -800,6 +815,8 @@ class ModemLine(LineDevice):
 
     # -- loop: requests -------------------------------------------------------------------------
     def _make_call(self, request_id: int, htCall: int, dest: str | None, media_mode: int) -> None:
+        if self.driver is None and self._want_open:
+            self._open_port()  # a line without owners whose port was held at lineOpen
         if self.driver is None:
             self._complete(request_id, C.LINEERR_RESOURCEUNAVAIL)
             return

@@ -522,9 +522,51 @@ def test_open_failure_replies_resourceunavail_and_closes_the_line() -> None:
     r = Rig(open_error=True)
     try:
         assert r.line.open() == 0
+        r.line.set_default_media_detection(C.LINEMEDIAMODE_DATAMODEM)  # an owner's open
         r.line.make_call(1, 7, "5551234", 0, DATA)
         r.run()
         assert r.ev.take() == [("line_closed",), ("reply", 1, C.LINEERR_RESOURCEUNAVAIL)]
+    finally:
+        r.close()
+
+
+def test_a_held_port_fails_the_make_call_of_a_line_without_owners_in_its_reply() -> None:
+    """rules.md §8.3: opened without owners (LINECALLPRIVILEGE_NONE or MONITOR), the line
+    stays open when its port is held elsewhere; lineMakeCall tries the port again and
+    fails in its LINE_REPLY with LINEERR_RESOURCEUNAVAIL. Once the port is free, the
+    next lineMakeCall opens it and dials."""
+    r = Rig(open_error=True)
+    try:
+        assert r.line.open() == 0
+        r.line.set_default_media_detection(0)  # no owner
+        r.run()
+        assert r.drivers == [] and r.ev.take() == []
+        r.line.make_call(1, 7, "5551234", 0, DATA)
+        r.run()
+        assert r.ev.take() == [("reply", 1, C.LINEERR_RESOURCEUNAVAIL)]
+        assert r.line.errors == []  # a held port is the app's answer, not a fault
+        r.open_error = False  # the other program lets go of the port
+        r.line.make_call(2, 8, "5551234", 0, DATA)
+        r.run()
+        assert r.port.commands == [*INIT, "ATX4DT5551234"]
+        assert r.ev.take()[:2] == [
+            ("devstate", C.LINEDEVSTATE_INSERVICE, 0, 0),
+            ("reply", 2, 0),
+        ]
+    finally:
+        r.close()
+
+
+def test_an_owner_opening_a_line_whose_port_is_held_closes_it() -> None:
+    r = Rig(open_error=True)
+    try:
+        assert r.line.open() == 0
+        r.line.set_default_media_detection(0)  # a monitor first: the line stays open
+        r.run()
+        assert r.ev.take() == []
+        r.line.set_default_media_detection(C.LINEMEDIAMODE_DATAMODEM)  # then an owner
+        r.run()
+        assert r.ev.take() == [("line_closed",)]
     finally:
         r.close()
 
