@@ -289,9 +289,13 @@ class VirtualTime:
         deadlines += [d for d in self._loops.values() if d is not None and d is not _IDLE]
         return min(deadlines) if deadlines else None
 
-    def _try_jump(self, generation: int | None = None) -> bool:
+    def _try_jump(
+        self, generation: int | None = None, jumper: _VirtualSelector | None = None
+    ) -> bool:
         """If every actor waits, jump to the earliest deadline and wake who is due.
-        With `generation`, only if no actor has started waiting since it was read."""
+        With `generation`, only if no actor has started waiting since it was read.
+        `jumper`, the selector of the loop that jumps, is not kicked: it runs its next
+        pass anyway, and a kick would cost it a write, a read and an extra poll."""
         with self._lock:
             if generation is not None and generation != self._generation:
                 return False
@@ -310,7 +314,8 @@ class VirtualTime:
                 self._loops[selector] = _BUSY
         self._wake(due)
         for selector in loops:
-            selector.kick()
+            if selector is not jumper:
+                selector.kick()
         return True
 
     def _after_wait_registered(self) -> None:
@@ -323,20 +328,28 @@ class VirtualTime:
         else:
             self._try_jump()
 
-    def _bytes_in_flight(self) -> bool:
+    def _bytes_in_flight(self, asker: _VirtualSelector) -> bool:
         """Whether bytes wait on any fd that a loop of this time source reads.
 
         One poll(2) over them all: unlike epoll, poll asks each fd's driver, and a tty's
         (n_tty_poll) first runs the pty work that carries written bytes to the other
         end, so bytes still in the kernel between a pty's two ends count. (FIONREAD
-        alone does not flush that work: it missed 5 of 2000 fresh writes in a test.)"""
+        alone does not flush that work: it missed 5 of 2000 fresh writes in a test.)
+        The poll object is kept by `asker` (a poll object is for one thread at a time)
+        until the set of fds changes."""
         with self._lock:
-            fds = set().union(*(selector.read_fds for selector in self._loops))
-        if not fds:
-            return False
-        poller = select.poll()
-        for fd in fds:
-            poller.register(fd, select.POLLIN | select.POLLPRI)
+            sets = tuple(selector.read_fds for selector in self._loops)
+        cached = asker.in_flight_poll
+        if cached is not None and cached[0] == sets:
+            poller = cached[1]
+        else:
+            fds = frozenset().union(*sets)
+            if not fds:
+                return False
+            poller = select.poll()
+            for fd in fds:
+                poller.register(fd, select.POLLIN | select.POLLPRI)
+            asker.in_flight_poll = (sets, poller)
         return any(
             events & (select.POLLIN | select.POLLPRI) and not events & select.POLLNVAL
             for _, events in poller.poll(0)
@@ -382,6 +395,9 @@ class _VirtualSelector(selectors.DefaultSelector):
         # the in-flight check of every loop (`VirtualTime._bytes_in_flight`). Replaced,
         # never mutated, so that another thread may read it without a lock.
         self.read_fds: frozenset[int] = frozenset()
+        # VirtualTime._bytes_in_flight's poll object (this loop's thread only) and the
+        # fd sets it was made for.
+        self.in_flight_poll: tuple[tuple[frozenset[int], ...], Any] | None = None
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         key = super().register(fileobj, events, data)
@@ -443,12 +459,12 @@ class _VirtualSelector(selectors.DefaultSelector):
             ready = self._real_select(0)
             if ready:
                 return ready
-            if vt._bytes_in_flight():
+            if vt._bytes_in_flight(self):
                 # Bytes wait on an fd some loop reads (perhaps this one: epoll may not
                 # have seen them yet): that loop will run first. Listen for the grace.
                 vt.grace_waits += 1
                 return self._real_select(vt.grace)
-            vt._try_jump(generation)
+            vt._try_jump(generation, self)
             return []  # jumped, or an actor moved meanwhile: the next pass looks again
         finally:
             with vt._lock:

@@ -302,7 +302,8 @@ class ModemLine(LineDevice):
         # calls the modem can take (rules.md §6.9): with monitors only they are ignored,
         # so no call ever needs dropping for want of an owner.
         self._listen_media = media_modes
-        if media_modes and self._loop is not None:
+        if media_modes and self._loop is not None and self.driver is None:
+            # (`driver` belongs to the loop: read here only to skip a needless post.)
             self._post(self._owner_wants_port)
         return 0
 
@@ -552,6 +553,13 @@ class ModemLine(LineDevice):
         self._arm(dialogue.next_deadline())
 
     def _arm(self, deadline: float | None) -> None:
+        if (
+            deadline is not None
+            and self._timer is not None
+            and self._timer.when() == deadline
+            and self.driver is not None
+        ):
+            return  # already set for that time (most passes do not move the deadline)
         self._cancel_timer()
         if deadline is not None and self.driver is not None:
             self._timer = self._get_loop().call_at(deadline, self._guarded, self._tick)

@@ -854,3 +854,16 @@ def test_a_ring_answered_before_the_re_init_is_not_cut_off_by_it(rig: Rig) -> No
     rig.port.inject("\r\nCONNECT 33600\r\n")
     rig.run()
     assert ("state", 101, "LINECALLSTATE_CONNECTED", C.LINECONNECTEDMODE_ACTIVE) in rig.ev.take()
+
+
+def test_a_pass_that_does_not_move_the_deadline_keeps_the_timer(rig: Rig) -> None:
+    rig.open()
+    rig.make_call()
+    timer = rig.line._timer
+    assert timer is not None and not timer.cancelled()
+    rig.port.inject("\r\nCARRIER 28800\r\n")  # progress: read, nothing changes
+    rig.run(0.1)
+    assert rig.line._timer is timer and not timer.cancelled()
+    rig.port.inject("\r\nBUSY\r\n")  # the result: the dial's time-out goes
+    rig.run(0.1)
+    assert timer.cancelled()

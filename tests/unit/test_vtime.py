@@ -307,3 +307,52 @@ def test_no_grace_is_paid_while_nothing_is_in_flight(vt: VirtualTime) -> None:
     assert vt.now() == 6000
     assert vt.jumps >= 100
     assert vt.grace_waits == 0
+
+
+def test_the_loop_that_jumps_is_not_kicked_and_keeps_its_in_flight_poll(vt: VirtualTime) -> None:
+    """A jump wakes the other loops, not the one that made it (it runs its next pass
+    anyway); the poll object of the in-flight check is made once per set of fds, and
+    made again when the set changes, so bytes on a newly read fd still count."""
+    master, slave = _raw_pty()
+    other_master, other_slave = _raw_pty()
+    vt.unregister_actor()
+    loop = vt.new_event_loop()
+    selector = loop._selector  # type: ignore[attr-defined]
+    kicks = 0
+    kick = selector.kick
+
+    def counted_kick() -> None:
+        nonlocal kicks
+        kicks += 1
+        kick()
+
+    selector.kick = counted_kick
+    polls: list[object] = []
+
+    async def body() -> None:
+        loop.add_reader(master, os.read, master, 4096)
+        try:
+            for _ in range(20):
+                await asyncio.sleep(60)
+                assert selector.in_flight_poll is not None
+                polls.append(selector.in_flight_poll[1])
+            loop.add_reader(other_slave, os.read, other_slave, 4096)
+            await asyncio.sleep(60)
+            assert selector.in_flight_poll[1] is not polls[-1]  # made again
+            loop.remove_reader(other_slave)  # (the pass above has read nothing yet)
+            loop.add_reader(other_slave, lambda: None)
+            os.write(other_master, b"x")  # unread bytes on the new fd: in flight
+            assert vt._bytes_in_flight(selector)
+            loop.remove_reader(other_slave)
+        finally:
+            loop.remove_reader(master)
+
+    try:
+        loop.run_until_complete(body())
+    finally:
+        loop.close()
+        for fd in (master, slave, other_master, other_slave):
+            os.close(fd)
+    assert vt.now() == 21 * 60 and vt.jumps >= 21
+    assert kicks == 0
+    assert len({id(p) for p in polls}) == 1  # one poll object for the 20 jumps
