@@ -22,8 +22,9 @@ a later ``events.completion()``. All provider state except the published data po
 owned by the loop thread, and events are reported from the loop thread without
 holding any provider lock, so there is no lock-order problem with the core.
 
-Life of the port: the first lineOpen (TSPI open) opens it, raises DTR, lets it settle
-(`PORT_SETTLE`, dropping what the port hands over meanwhile) and initialises the modem
+Life of the port: the first lineOpen (TSPI open) opens it, raises DTR (and, reopening
+a port it closed less than `PORT_SETTLE` ago, lets it settle, dropping what the port
+hands over meanwhile) and initialises the modem
 (ATZ, then ATE0V1&C1&D2S7=60S0=0+VCID=1 as one line, or those one at a time when the
 modem refuses the line or `one_line_init` is off, then the configured init string). When that
 first init succeeds the line is in service: LINE_LINEDEVSTATE(INSERVICE), and
@@ -94,15 +95,17 @@ DCD_POLL = 0.5
 #: disconnect delay (1.4 s by default) has run; that line ends the call the usual way.
 #: Only a modem that hangs up without a word (a DTR drop under &D2 answers OK) needs this.
 DCD_GRACE = 3.0
-#: Seconds between opening the port (DTR raised) and the first command, during which
-#: whatever the port hands over is discarded. A port closed and reopened at once (a
-#: lineClose, then a lineOpen) would otherwise reach the modem as one stream: the last
-#: session's unanswered command and the new session's first, with the close and the
-#: open seen afterwards as a DTR pulse that discards the modem's answer (the lost ATZ
-#: of docs/benchmarks.md). On virtual time the clock cannot jump over the settle while
-#: bytes or the pty's open and close events are still in flight, so the modem has
-#: seen the close and the open, and answered or dropped the old command, before the
-#: new session's first byte: the same order every run. 50 ms is also what Unimodem
+#: Seconds between reopening the port (DTR raised) and the first command, when this
+#: line released it less than PORT_SETTLE ago; whatever the port hands over meanwhile
+#: is discarded. A port closed and reopened at once (a lineClose, then a lineOpen)
+#: would otherwise reach the modem as one stream: the last session's unanswered command
+#: and the new session's first, with the close and the open seen afterwards as a DTR
+#: pulse that discards the modem's answer (the lost ATZ of docs/benchmarks.md). A first
+#: open, or one long after the last close, starts at once, as before. On virtual time
+#: the clock cannot jump over the settle while bytes or the pty's open and close events
+#: are still in flight, so the modem has seen the close and the open, and answered or
+#: dropped the old command, before the new session's first byte: the same order every
+#: run. 50 ms is also what Unimodem
 #: leaves a modem around a DTR change (research/tapi.md 8.1, CompatibilityFlags).
 PORT_SETTLE = 0.05
 #: Seconds after a call's hang-up before the modem is initialised again (rules.md §8.3:
@@ -206,7 +209,8 @@ class ModemLine(LineDevice):
         self._ignore_rings_until = float("-inf")
         self._listen_media = 0  # set_default_media_detection: no owner wants calls yet
         self._timer: asyncio.TimerHandle | None = None
-        self._settle: asyncio.TimerHandle | None = None  # PORT_SETTLE after an open
+        self._settle: asyncio.TimerHandle | None = None  # PORT_SETTLE after a reopen
+        self._released_at: float | None = None  # loop time this line last closed its port
         self._reinit: asyncio.TimerHandle | None = None  # REINIT_DELAY after a call
         self._dcd_timer: asyncio.TimerHandle | None = None
         self._dcd_low = 0  # polls in a row that found DCD low while connected
@@ -395,7 +399,13 @@ class ModemLine(LineDevice):
         self.driver = driver
         driver.start()
         driver.set_dtr(True)
-        self._settle = self._get_loop().call_later(PORT_SETTLE, self._guarded, self._settled)
+        loop = self._get_loop()
+        if self._released_at is not None and loop.time() - self._released_at < PORT_SETTLE:
+            # Reopened right after this line released it: let the last session's bytes
+            # and the close and open settle first (PORT_SETTLE).
+            self._settle = loop.call_later(PORT_SETTLE, self._guarded, self._settled)
+        else:
+            self._initialize()
 
     def _settled(self) -> None:
         """PORT_SETTLE after the open: drop what came meanwhile, initialise the modem."""
@@ -435,6 +445,7 @@ class ModemLine(LineDevice):
     def _stop_port(self) -> None:
         driver, self.driver = self.driver, None
         if driver is not None:
+            self._released_at = self._get_loop().time()
             driver.set_dtr(False)  # hangs up whatever is left (&D2)
             driver.close()
         if self._dialogue is not None:

@@ -758,13 +758,32 @@ def test_a_modem_that_refuses_the_joined_line_is_set_up_one_command_at_a_time() 
         r.close()
 
 
-def test_the_port_settles_before_the_first_command_and_drops_what_came_meanwhile() -> None:
+def _closed_and_reopened(r: Rig) -> None:
+    """The line opened, initialised, closed, and opened again at the same moment."""
+    r.open()
+    r.line.close()
+    assert r.line.open() == 0
+    r.line.set_default_media_detection(C.LINEMEDIAMODE_DATAMODEM)
+    r.ev.take()
+
+
+def test_a_first_open_initialises_at_once() -> None:
     r = Rig()
     try:
         assert r.line.open() == 0
-        r.line.set_default_media_detection(C.LINEMEDIAMODE_DATAMODEM)
+        r.run(PORT_SETTLE / 10)
+        assert r.port.commands == INIT
+    finally:
+        r.close()
+
+
+def test_a_reopened_port_settles_before_the_first_command_and_drops_what_came() -> None:
+    r = Rig()
+    try:
+        _closed_and_reopened(r)
         assert r.line.make_call(1, 7, "5551234", 0, DATA) == 0  # waits for the init
         r.run(PORT_SETTLE / 2)
+        assert len(r.drivers) == 2 and r.drivers[0].closed
         assert r.port.started and r.port.dtr == [True]
         assert r.port.commands == []  # settling: not a byte yet
         r.port.inject("\r\nOK\r\n")  # the last session's answer, late
@@ -784,7 +803,7 @@ def test_the_port_settles_before_the_first_command_and_drops_what_came_meanwhile
 def test_a_close_while_the_port_settles_writes_nothing() -> None:
     r = Rig()
     try:
-        assert r.line.open() == 0
+        _closed_and_reopened(r)
         r.run(PORT_SETTLE / 2)
         r.line.close()
         r.run(1)
