@@ -512,9 +512,11 @@ HELD_PORT = """\
         modem: A
         expect: OK
 """
-OPEN_NONE = """\
+# An owner's open: a line without owners keeps going without its port (rules.md §8.3),
+# an owner's is closed, with the provider fault this needs.
+OPEN_HELD = """\
       - call: lineOpen
-        args: [$hApp, 0, TAPI_VERSION2_2, 0, 0, LINECALLPRIVILEGE_NONE, 0]
+        args: [$hApp, 0, TAPI_VERSION2_2, 0, 0, LINECALLPRIVILEGE_OWNER, LINEMEDIAMODE_DATAMODEM]
         save: {hLine: hLine}
       - messages:
           - {msg: LINE_CLOSE, hDevice: $hLine}
@@ -527,7 +529,7 @@ def test_a_provider_fault_fails_the_teardown(tmp_path: Path, waived: bool) -> No
     # The runner holds the port, so the provider cannot open it: a fault it reports.
     extra = '    unchecked: {faults: "the port is held on purpose"}\n' if waived else ""
     write(
-        tmp_path, "fault", scenario("held", HELD_PORT + INIT + OPEN_NONE + SHUTDOWN, extra=extra)
+        tmp_path, "fault", scenario("held", HELD_PORT + INIT + OPEN_HELD + SHUTDOWN, extra=extra)
     )
     status, got = run_json(tmp_path, str(tmp_path))
     row = one(got)
