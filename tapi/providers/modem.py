@@ -105,8 +105,8 @@ DCD_GRACE = 3.0
 #: the clock cannot jump over the settle while bytes or the pty's open and close events
 #: are still in flight, so the modem has seen the close and the open, and answered or
 #: dropped the old command, before the new session's first byte: the same order every
-#: run. 50 ms is also what Unimodem
-#: leaves a modem around a DTR change (research/tapi.md 8.1, CompatibilityFlags).
+#: run. 50 ms is also what Unimodem leaves a modem around a DTR change (its
+#: CompatibilityFlags: DTR low 50 ms before a port closes).
 PORT_SETTLE = 0.05
 #: Seconds after a call's hang-up before the modem is initialised again (rules.md §8.3:
 #: back to a known state, listening for RING). An app that ends a call the usual way
