@@ -26,6 +26,7 @@ import importlib  # noqa: E402
 import importlib.metadata  # noqa: E402
 import importlib.util  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import pkgutil  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
@@ -132,6 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`linelab trace call.jsonl | head`): stop quietly, as cat
+        # does, with the status a shell gives a process that SIGPIPE ended. Output still
+        # buffered for the closed pipe would fail again at exit: send it nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
     return status
 
 

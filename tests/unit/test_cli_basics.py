@@ -4,8 +4,11 @@ Ctrl-C at any moment (issue 13, items 5 and 6)."""
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +145,28 @@ def test_the_top_level_help_still_lists_every_command(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         main(["nosuchcommand"])
     assert "invalid choice: 'nosuchcommand'" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`linelab trace FILE | head`: when the pipe's reader has gone, linelab stops with
+    the shell's SIGPIPE status and no traceback."""
+    trace = tmp_path / "call.jsonl"
+    head = '{"spec": "1", "started": "2026-12-05T22:53:12+00:00"}\n'
+    record = '{"t": 0.0, "modem": "modemA", "kind": "line", "data": "DTR=1"}\n'
+    trace.write_text(head + record * 20000, encoding="utf-8")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "linelab", "trace", str(trace)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 128 + signal.SIGPIPE
+    assert "Traceback" not in done.stderr
+    assert done.stderr == ""
