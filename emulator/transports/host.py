@@ -14,9 +14,10 @@ engine callbacks into loop work:
   waiting for input room, and re-arms timers. Exchange work already due (data one
   modem sent to another) is done in the pass, not through a timer, and passes repeat
   (at most MAX_PASSES) while they leave work due, all in one callback;
-- a transport calls ``host.run_pending()`` at the end of its I/O callback to run the
-  scheduled pass there and then: an AT reply, or data that crossed the exchange, is
-  written in the loop iteration that read its cause.
+- a transport runs its I/O callback through ``host.run_held(port, callback)``
+  (``hold()`` ... ``run_pending()``), which runs the scheduled pass at its end: an
+  AT reply, or data that crossed the exchange, is written in the loop iteration that
+  read its cause.
 
 Threads
 =======
@@ -307,7 +308,7 @@ class ModemHost:
         self._thread: threading.Thread | None = None
         self._closed = False
         # The exchange's deadline is looked at in a pass only after it said it may have
-        # changed (its listener) or while no timer follows it.
+        # changed (its listener, or its timer firing).
         self._exchange_changed = True
         self.exchange.set_listener(self._on_exchange)
 
@@ -430,6 +431,15 @@ class ModemHost:
         its own, after its own events of that loop iteration)."""
         self._held = True
         self.holder = holder
+
+    def run_held(self, holder: object, callback: Callable[[], None]) -> None:
+        """Run a transport's I/O callback between `hold(holder)` and `run_pending()`:
+        what it causes is written before it returns (loop thread only)."""
+        self.hold(holder)
+        try:
+            callback()
+        finally:
+            self.run_pending()
 
     def run_pending(self) -> None:
         """Run the service pass now if one is due (loop thread only; ends a `hold()`).

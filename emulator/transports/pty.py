@@ -345,13 +345,13 @@ class PtyPort:
             self._reading = False
 
     def _on_readable(self) -> None:
-        self.host.hold(self)
-        try:
-            if not self._event_driven:
-                self._check_termios()
-            self._read_once()
-        finally:
-            self.host.run_pending()  # the reply (or the forwarded data) goes out now
+        # The reply (or the forwarded data) goes out before this callback returns.
+        self.host.run_held(self, self._read_event)
+
+    def _read_event(self) -> None:
+        if not self._event_driven:
+            self._check_termios()
+        self._read_once()
 
     def _read_once(self, *, leaving: bool = False) -> bool:
         """Read one packet from the master; False when nothing more can be read now."""
@@ -434,13 +434,8 @@ class PtyPort:
 
     def _output_now(self) -> None:
         self._output_soon = False
-        if self.closed:
-            return
-        self.host.hold(self)
-        try:
-            self.output_ready()
-        finally:
-            self.host.run_pending()
+        if not self.closed:
+            self.host.run_held(self, self.output_ready)
 
     def _flush(self) -> None:
         out = self._out  # what the master did not take last time
@@ -476,11 +471,8 @@ class PtyPort:
             self._writing = want_writer
 
     def _on_writable(self) -> None:
-        self.host.hold(self)
-        try:
-            self._flush()
-        finally:
-            self.host.run_pending()  # the room our read made reaches the sender now
+        # The room our read of the engine made reaches the sender now.
+        self.host.run_held(self, self._flush)
 
     def room_available(self) -> None:
         self._start_reading()
